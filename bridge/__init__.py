@@ -1,0 +1,1 @@
+"""OpenVidu webhook bridge: the HTTP ingress that journals each event and publishes it to RabbitMQ."""

@@ -1,0 +1,62 @@
+"""`python -m bridge` / `bridge`: configuration from the environment, the journal, then the server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import uvicorn
+
+from bridge import logs
+from bridge.app import create_app
+from bridge.journal import Journal, JournalError
+from bridge.server import GracefulServer
+from bridge.settings import ConfigError, Settings
+
+log = logging.getLogger("bridge")
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        sys.stderr.write(f"bridge: configuration error: {exc}\n")
+        return 2
+    logs.configure(settings.log_level)
+    if not settings.webhook_headers:
+        log.warning("BRIDGE_WEBHOOK_HEADERS is not set: anyone who can reach %s can post events", settings.path)
+    try:
+        journal = Journal.open(
+            settings.journal_dir,
+            max_bytes=settings.journal_max_bytes,
+            segment_bytes=settings.journal_segment_bytes,
+            fsync=settings.journal_fsync,
+        )
+    except JournalError as exc:
+        log.error("%s", exc)
+        return 1
+    server: GracefulServer | None = None
+    try:
+        app = create_app(settings, journal)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            timeout_keep_alive=75,
+            timeout_graceful_shutdown=10,
+        )
+        server = GracefulServer(config, app.state.ingress)
+        server.run()
+    finally:
+        journal.close()
+    return 0 if server is not None and server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Log output for the bridge process: JSON lines when not on a terminal, plain text on one."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+
+import orjson
+
+_FIELDS = ("status", "event", "message_id", "outcome", "duration_us", "reason")
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in _FIELDS:
+            value = record.__dict__.get(field)
+            if value is not None:
+                line[field] = value
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return orjson.dumps(line).decode()
+
+
+def configure(level: str, json_lines: bool | None = None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines if json_lines is not None else not sys.stderr.isatty():
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The AMQP libraries repeat at INFO what the publisher already says once at WARNING.
+    for chatty in ("aiormq", "aio_pika"):
+        logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.WARNING))

@@ -1,0 +1,129 @@
+"""The journal's on-disk record: a framed, checksummed event, and the scanner that finds records in bytes.
+
+    record  = magic "OVJ1" | crc32(payload) u32 | len(payload) u32 | payload
+    payload = received_at_ms u64 | source u8 | len(routing_key) u8 | len(message_id) u8
+              | routing_key | message_id | body
+
+The magic lets a reader find the next record after a damaged one; the checksum tells a torn or corrupted
+record from a whole one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import struct
+import zlib
+from collections.abc import Iterator
+
+MAGIC = b"OVJ1"
+HEADER = struct.Struct("<4sII")
+META = struct.Struct("<QBBB")
+MAX_PAYLOAD = 64 << 20
+
+Position = tuple[int, int]
+"""(segment number, byte offset): totally ordered, like the journal itself."""
+
+
+class Source(enum.IntEnum):
+    OPENVIDU = 1
+    LIVEKIT = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    start: Position
+    end: Position
+    routing_key: str
+    message_id: str
+    source: Source
+    received_at_ms: int
+    body: bytes
+
+
+def encode(routing_key: str, message_id: str, source: Source, received_at_ms: int, body: bytes) -> bytes:
+    key, mid = routing_key.encode(), message_id.encode()
+    meta = META.pack(received_at_ms, source, len(key), len(mid)) + key + mid
+    crc = zlib.crc32(body, zlib.crc32(meta))
+    return HEADER.pack(MAGIC, crc, len(meta) + len(body)) + meta + body
+
+
+class Damage(enum.Enum):
+    NONE = "none"
+    INCOMPLETE = "incomplete"  # the buffer ends inside a record: read more, or it is a torn tail
+    CORRUPT = "corrupt"  # bytes that are not a whole, valid record
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Skipped:
+    """A damaged stretch of a segment: [start, end) in bytes."""
+
+    start: int
+    end: int
+
+
+def scan(buf: bytes, segment: int, base: int, final: bool) -> Iterator[Entry | Skipped]:
+    """Yield the whole records in buf (which begins at byte `base` of `segment`) and the damaged stretches between.
+
+    When buf is not `final` (more bytes follow on disk), stop at the first record that runs past its end: the
+    caller reads on from there. When it is final, whatever does not parse up to the end is damage.
+    """
+    view = memoryview(buf)
+    pos, size = 0, len(buf)
+    while pos < size:
+        damage, entry = _decode_at(view, pos, segment, base)
+        if entry is not None:
+            yield entry
+            pos = entry.end[1] - base
+            continue
+        if damage is Damage.CORRUPT or final:
+            # Resynchronise on the next magic that starts a whole record (or, mid-file, may start one).
+            found = buf.find(MAGIC, pos + 1)
+            while found != -1 and not _plausible(view, found, segment, base, final):
+                found = buf.find(MAGIC, found + 1)
+            if found != -1:
+                yield Skipped(base + pos, base + found)
+                pos = found
+                continue
+        if final:
+            yield Skipped(base + pos, base + size)
+        return
+
+
+def _plausible(view: memoryview, pos: int, segment: int, base: int, final: bool) -> bool:
+    damage = _decode_at(view, pos, segment, base)[0]
+    return damage is Damage.NONE or (damage is Damage.INCOMPLETE and not final)
+
+
+def _decode_at(view: memoryview, pos: int, segment: int, base: int) -> tuple[Damage, Entry | None]:
+    if len(view) - pos < HEADER.size:
+        return Damage.INCOMPLETE, None
+    magic, crc, length = HEADER.unpack_from(view, pos)
+    if magic != MAGIC or length > MAX_PAYLOAD or length < META.size:
+        return Damage.CORRUPT, None
+    start, stop = pos + HEADER.size, pos + HEADER.size + length
+    if stop > len(view):
+        return Damage.INCOMPLETE, None
+    payload = view[start:stop]
+    if zlib.crc32(payload) != crc:
+        return Damage.CORRUPT, None
+    received_at_ms, source, key_len, mid_len = META.unpack_from(payload)
+    key_end = META.size + key_len
+    mid_end = key_end + mid_len
+    try:
+        entry = Entry(
+            start=(segment, base + pos),
+            end=(segment, base + stop),
+            routing_key=str(payload[META.size : key_end], "utf-8"),
+            message_id=str(payload[key_end:mid_end], "utf-8"),
+            source=Source(source),
+            received_at_ms=received_at_ms,
+            body=bytes(payload[mid_end:]),
+        )
+    except ValueError:  # garbage that happens to pass the checksum: damage all the same
+        return Damage.CORRUPT, None
+    return Damage.NONE, entry

@@ -1,0 +1,152 @@
+"""Running the bridge for a test: in-process on a free port (fast), or as a real process (signals, crashes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+
+from bridge.app import Ingress, create_app
+from bridge.journal import Journal
+from bridge.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def open_journal(settings: Settings) -> Journal:
+    return Journal.open(
+        settings.journal_dir,
+        max_bytes=settings.journal_max_bytes,
+        segment_bytes=settings.journal_segment_bytes,
+        fsync=settings.journal_fsync,
+    )
+
+
+@dataclasses.dataclass
+class Running:
+    url: str
+    app: Starlette
+    settings: Settings
+    server: uvicorn.Server
+
+    @property
+    def ingress(self) -> Ingress:
+        ingress: Ingress = self.app.state.ingress
+        return ingress
+
+    @property
+    def webhook(self) -> str:
+        return self.url + self.settings.path
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[Running]:
+    """The bridge app under uvicorn in this event loop, on a socket of its own."""
+    journal = open_journal(settings)
+    try:
+        app = create_app(settings, journal)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(app, lifespan="on", access_log=False, log_config=None, http="httptools")
+        server = uvicorn.Server(config)
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        await wait_until(lambda: server.started or task.done(), what="the bridge to start")
+        if task.done():
+            task.result()
+        try:
+            yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", app, settings, server)
+        finally:
+            server.should_exit = True
+            await task
+            sock.close()
+    finally:
+        journal.close()
+
+
+async def wait_until(predicate: object, timeout: float = 10.0, what: str = "a condition") -> None:
+    """Poll `predicate` (a callable) until it is true, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class BridgeProcess:
+    """`python -m bridge` as a child process with the given environment."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.port = int(env.get("BRIDGE_PORT") or free_port())
+        self.env = {**os.environ, "BRIDGE_HOST": "127.0.0.1", **env, "BRIDGE_PORT": str(self.port)}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def webhook(self) -> str:
+        return self.url + self.env.get("BRIDGE_PATH", "/webhook")
+
+    def start(self) -> BridgeProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "bridge"], env=self.env, stdout=log, stderr=log)
+        log.close()
+        return self
+
+    async def ready(self, timeout: float = 20.0) -> BridgeProcess:
+        async with httpx.AsyncClient() as client:
+
+            async def probe() -> bool:
+                try:
+                    return (await client.get(self.url + "/readyz", timeout=1.0)).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            deadline = time.monotonic() + timeout
+            while not await probe():
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise AssertionError(f"bridge exited with {self.proc.returncode}:\n{self.log()}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"bridge not ready after {timeout}s:\n{self.log()}")
+                await asyncio.sleep(0.02)
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.wait(10)
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
