@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -81,12 +81,12 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         journal.close()
 
 
-async def wait_until(predicate: object, timeout: float = 10.0, what: str = "a condition") -> None:
-    """Poll `predicate` (a callable) until it is true, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+async def wait_until(predicate: Callable[[], object], within: float = 10.0, what: str = "a condition") -> None:
+    """Poll `predicate` until it is true, failing after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.01)
 
 
@@ -113,7 +113,7 @@ class BridgeProcess:
         log.close()
         return self
 
-    async def ready(self, timeout: float = 20.0) -> BridgeProcess:
+    async def ready(self, within: float = 20.0) -> BridgeProcess:
         async with httpx.AsyncClient() as client:
 
             async def probe() -> bool:
@@ -122,12 +122,12 @@ class BridgeProcess:
                 except httpx.HTTPError:
                     return False
 
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + within
             while not await probe():
                 if self.proc is not None and self.proc.poll() is not None:
                     raise AssertionError(f"bridge exited with {self.proc.returncode}:\n{self.log()}")
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"bridge not ready after {timeout}s:\n{self.log()}")
+                    raise AssertionError(f"bridge not ready after {within}s:\n{self.log()}")
                 await asyncio.sleep(0.02)
         return self
 
