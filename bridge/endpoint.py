@@ -39,6 +39,7 @@ class WebhookEndpoint:
         started = time.perf_counter()
         accepted: Accepted | None = None
         outcome = "accepted"
+        close = False
         try:
             accepted, body = await self._read_event(scope, receive)
             if self.events is not None and accepted.event not in self.events:
@@ -49,10 +50,12 @@ class WebhookEndpoint:
             status, reason, retry_after = 200, "", None
         except Refused as refused:
             status, reason, retry_after, outcome = refused.status, refused.reason, refused.retry_after, "refused"
+            # Refused before reading the whole body: close rather than let uvicorn read and discard the rest.
+            close = accepted is None and status in (401, 413, 415)
         except Exception:
             log.exception("unexpected failure while accepting a webhook: answered 503 so the sender can retry")
             status, reason, retry_after, outcome = 503, "internal error", _RETRY_AFTER, "failed"
-        await _respond(send, status, reason, retry_after)
+        await _respond(send, status, reason, retry_after, close)
         micros = int((time.perf_counter() - started) * 1_000_000)
         event = accepted.event if accepted else "-"
         self.ingress.metrics.observe(status, event if accepted else "", micros / 1_000_000)
@@ -135,9 +138,11 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     return None
 
 
-async def _respond(send: Send, status: int, reason: str, retry_after: int | None) -> None:
+async def _respond(send: Send, status: int, reason: str, retry_after: int | None, close: bool) -> None:
     body = f"{reason}\n".encode() if reason else b""
     headers = [(b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     if body:
         headers.append((b"content-type", b"text/plain; charset=utf-8"))
     if retry_after is not None:

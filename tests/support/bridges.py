@@ -90,6 +90,15 @@ async def wait_until(predicate: Callable[[], object], within: float = 10.0, what
         await asyncio.sleep(0.01)
 
 
+async def wait_for_status(client: httpx.AsyncClient, url: str, status: int, within: float = 20.0) -> None:
+    """Poll GET `url` until it answers `status`."""
+    deadline = time.monotonic() + within
+    while (last := (await client.get(url)).status_code) != status:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} still answers {last}, not {status}, after {within}s")
+        await asyncio.sleep(0.05)
+
+
 class BridgeProcess:
     """`python -m bridge` as a child process with the given environment."""
 
