@@ -59,7 +59,9 @@ class WebhookEndpoint:
         micros = int((time.perf_counter() - started) * 1_000_000)
         event = accepted.event if accepted else "-"
         self.ingress.metrics.observe(status, event if accepted else "", micros / 1_000_000)
-        log.info(
+        # Refusals an operator must act on (credentials, capacity) stand out; bad input is routine.
+        log.log(
+            logging.WARNING if status in (401, 503) else logging.INFO,
             "%d %s %s %s %dus%s",
             status,
             event,

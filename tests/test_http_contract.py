@@ -301,3 +301,18 @@ async def stream_until_answered(base_url: str, total: int) -> tuple[int, bytes]:
         answer += await asyncio.wait_for(reader.read(65536), 5)
     writer.close()
     return sent, answer
+
+
+async def test_secrets_never_reach_the_logs(
+    amqp_url: str, exchange_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "Basic T1BFTlZJRFVBUFA6TVlfU0VDUkVU"
+    settings = settings_for(amqp_url, exchange_name, tmp_path, webhook_headers=(("authorization", secret),))
+    with caplog.at_level("DEBUG"):
+        async with serve(settings) as bridge, httpx.AsyncClient() as client:
+            for value in (secret, secret + "x", "Basic guess"):
+                headers = {**JSON, "Authorization": value}
+                await client.post(bridge.webhook, content=SESSION_CREATED, headers=headers)
+    assert "wrong value in header authorization" in caplog.text
+    for fragment in ("T1BFTlZJRFVBUFA6TVlfU0VDUkVU", "guess"):
+        assert fragment not in caplog.text
