@@ -11,6 +11,7 @@ import uvicorn
 from bridge import logs
 from bridge.app import create_app
 from bridge.journal import Journal, JournalError
+from bridge.protocol import guarded_protocol
 from bridge.server import GracefulServer
 from bridge.settings import ConfigError, Settings
 
@@ -44,7 +45,7 @@ def main() -> int:
             host=settings.host,
             port=settings.port,
             loop="uvloop",
-            http="httptools",
+            http=guarded_protocol(settings.header_timeout),
             lifespan="on",
             access_log=False,
             log_config=None,

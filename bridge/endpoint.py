@@ -7,7 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from bridge.auth import HeaderAuth
 from bridge.journal import JournalFull, JournalRefused
@@ -32,6 +32,7 @@ class WebhookEndpoint:
         self.livekit = LiveKitVerifier(settings.livekit_keys)
         self.events = settings.webhook_events
         self.limit = settings.max_body_bytes
+        self.body_timeout = settings.body_timeout
         self.confirm = settings.ack == "confirm"
         self.fsync_always = settings.journal_fsync == "always"
 
@@ -51,7 +52,7 @@ class WebhookEndpoint:
         except Refused as refused:
             status, reason, retry_after, outcome = refused.status, refused.reason, refused.retry_after, "refused"
             # Refused before reading the whole body: close rather than let uvicorn read and discard the rest.
-            close = accepted is None and status in (401, 413, 415)
+            close = accepted is None and status in (401, 408, 413, 415)
         except Exception:
             log.exception("unexpected failure while accepting a webhook: answered 503 so the sender can retry")
             status, reason, retry_after, outcome = 503, "internal error", _RETRY_AFTER, "failed"
@@ -87,7 +88,7 @@ class WebhookEndpoint:
         length = _header(headers, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             raise Refused(413, f"body larger than {self.limit} bytes")
-        body = await _read_body(receive, self.limit)
+        body = await _read_body(receive, self.limit, self.body_timeout)
         if source is Source.LIVEKIT:
             return self.livekit.accept(body, _header(headers, b"authorization")), body
         return accept_openvidu(body), body
@@ -116,21 +117,35 @@ class WebhookEndpoint:
                 raise Refused(503, "the broker did not confirm in time: retry later", _RETRY_AFTER) from None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int, within: float) -> bytes:
     """The whole body, or a 413 as soon as it passes `limit`: a client streaming a gigabyte costs us `limit`."""
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")  # the usual case: one chunk, already here
+        if len(body) > limit:
+            raise Refused(413, f"body larger than {limit} bytes")
+        return body
+    try:
+        async with asyncio.timeout(within):  # a trickled body must not hold the request open for ever
+            return await _read_chunks(receive, message, limit)
+    except TimeoutError:
+        raise Refused(408, f"body not received within {within:g}s") from None
+
+
+async def _read_chunks(receive: Receive, message: Message, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise Refused(400, "client disconnected before sending the whole body")
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Refused(413, f"body larger than {limit} bytes")
-        if not message.get("more_body", False):
-            return b"".join(chunks) + chunk if chunks else chunk
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+        message = await receive()
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -119,17 +119,21 @@ class Publisher:
 
     async def _session(self) -> None:
         self.state = BrokerState.CONNECTING
-        connection = await aio_pika.connect(
-            self.settings.rabbitmq_url,
-            timeout=self.settings.confirm_timeout,
-            client_properties={"connection_name": f"{APP_ID} publisher"},
-        )
+        limit = self.settings.confirm_timeout  # a broker that accepts TCP but never answers must not hang us
+        async with asyncio.timeout(limit):
+            connection = await aio_pika.connect(
+                self.settings.rabbitmq_url,
+                timeout=limit,
+                client_properties={"connection_name": f"{APP_ID} publisher"},
+            )
         try:
-            await asyncio.wait_for(topology.declare(connection, self.settings), self.settings.confirm_timeout)
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
+            async with asyncio.timeout(limit):
+                await topology.declare(connection, self.settings)
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
+                underlay = await channel.get_underlay_channel()
             self.state = BrokerState.CONNECTED
             log.warning("connected to the broker; %d events to publish from the journal", self.journal.pending)
-            await self._pump(connection, await channel.get_underlay_channel())
+            await self._pump(connection, underlay)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 2.0)

@@ -42,6 +42,8 @@ class Settings:
     journal_fsync_interval: float = 0.1
     ack: AckMode = "journal"
     max_body_bytes: int = 1 << 20
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
     shutdown_grace: float = 5.0
     drain_timeout: float = 10.0
     confirm_timeout: float = 10.0
@@ -73,6 +75,8 @@ class Settings:
             journal_fsync_interval=reader.seconds("BRIDGE_JOURNAL_FSYNC_INTERVAL_MS", 100, scale=1000) or 0.1,
             ack=cast(AckMode, reader.choice("BRIDGE_ACK", cls.ack, ("journal", "confirm"))),
             max_body_bytes=reader.size("BRIDGE_MAX_BODY_BYTES", cls.max_body_bytes),
+            header_timeout=reader.seconds("BRIDGE_HEADER_TIMEOUT", cls.header_timeout) or cls.header_timeout,
+            body_timeout=reader.seconds("BRIDGE_BODY_TIMEOUT", cls.body_timeout) or cls.body_timeout,
             shutdown_grace=reader.seconds("BRIDGE_SHUTDOWN_GRACE", cls.shutdown_grace),
             drain_timeout=reader.seconds("BRIDGE_DRAIN_TIMEOUT", cls.drain_timeout),
             confirm_timeout=reader.seconds("BRIDGE_CONFIRM_TIMEOUT", cls.confirm_timeout) or cls.confirm_timeout,

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from bridge.app import Ingress, create_app
 from bridge.journal import Journal
+from bridge.protocol import guarded_protocol
 from bridge.settings import Settings
 
 
@@ -64,7 +65,8 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         app = create_app(settings, journal)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, lifespan="on", access_log=False, log_config=None, http="httptools")
+        protocol = guarded_protocol(settings.header_timeout)
+        config = uvicorn.Config(app, lifespan="on", access_log=False, log_config=None, http=protocol)
         server = uvicorn.Server(config)
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         task = asyncio.create_task(server.serve(sockets=[sock]))
