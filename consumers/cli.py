@@ -1,0 +1,157 @@
+"""The `consumers` command: run consumers, inspect their dead letters, tail events, report sessions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+import aio_pika
+
+from consumers import dead, logs, tail, topology
+from consumers.consumer import Consumer
+from consumers.errors import ConfigError
+from consumers.runner import Runner
+from consumers.settings import Settings
+
+log = logging.getLogger("consumers")
+
+
+class UsageError(Exception):
+    """A command line that cannot work; the message says why."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+        logs.configure(settings.log_level)
+        code: int = args.command(settings, args)
+        return code
+    except (ConfigError, UsageError) as exc:
+        sys.stderr.write(f"consumers: {exc}\n")
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="consumers", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run consumers until SIGTERM (RABBITMQ_URL, CONSUMER_EXCHANGE, …)")
+    run.add_argument("targets", nargs="+", metavar="MODULE:OBJECT", help="e.g. consumers.cdr:archive")
+    run.set_defaults(command=_run)
+    dead_letters = commands.add_parser("dead", help="list a consumer's dead letters, or requeue or purge them")
+    dead_letters.add_argument("target", metavar="MODULE:OBJECT", help="the consumer (or just its name)")
+    action = dead_letters.add_mutually_exclusive_group()
+    action.add_argument("--requeue", action="store_true", help="send them back to the consumer's queue")
+    action.add_argument("--purge", action="store_true", help="delete them")
+    dead_letters.set_defaults(command=_dead)
+    tailing = commands.add_parser("tail", help="print events as they pass (all, or the types given)")
+    tailing.add_argument("events", nargs="*", metavar="EVENT")
+    tailing.set_defaults(command=_tail)
+    sessions = commands.add_parser("sessions", help="the session tracker's database (SESSIONS_DB)")
+    reports = sessions.add_subparsers(required=True, metavar="report")
+    report = reports.add_parser("report", help="live sessions now, or one session: who was in it, how long")
+    report.add_argument("session", nargs="?", help="a session id, uniqueSessionId, room name or room sid")
+    report.add_argument("--json", action="store_true", help="print JSON instead of text")
+    report.set_defaults(command=_sessions_report)
+    return parser
+
+
+def load(target: str) -> Consumer:
+    """The Consumer named by an import string `module:object`."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise UsageError(f"{target!r} is not an import string such as mymodule:consumer")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, "")  # like `python -m`: modules of the current directory can be named
+    try:
+        found: object = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"cannot import {module_name!r}: {exc}") from None
+    for part in attribute.split("."):
+        found = getattr(found, part, None)
+    if not isinstance(found, Consumer):
+        raise UsageError(f"{target!r} is {type(found).__name__}, not a consumers.Consumer")
+    return found
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    runner = Runner(settings, [load(target) for target in args.targets])
+    return asyncio.run(_serve(runner))
+
+
+async def _serve(runner: Runner) -> int:
+    main_task = asyncio.current_task()
+    assert main_task is not None
+
+    def on_signal(name: str) -> None:
+        if runner.stopping:
+            log.warning("%s again: stopping now; the messages in hand go back to their queues", name)
+            main_task.cancel()
+            return
+        log.warning("%s: finishing the messages in hand, then exiting", name)
+        runner.stop()
+
+    _on_signals(on_signal)
+    try:
+        await runner.run()
+    except asyncio.CancelledError:
+        return 1
+    return 0
+
+
+def _dead(settings: Settings, args: argparse.Namespace) -> int:
+    name = load(args.target).name if ":" in args.target else args.target
+    names = topology.Names(name)
+
+    async def act() -> int:
+        connection = await aio_pika.connect(settings.rabbitmq_url)
+        async with connection:
+            await topology.declare_queues(connection, names, settings.retry_delays)
+            if args.requeue:
+                _say(f"requeued {await dead.requeue(connection, names)} dead letters to {names.queue}")
+            elif args.purge:
+                _say(f"purged {await dead.purge(connection, names)} dead letters from {names.dead}")
+            else:
+                count = 0
+                async for letter in dead.dead_letters(connection, names):
+                    _say(str(letter))
+                    count += 1
+                sys.stderr.write(f"{count} dead letters in {names.dead}\n")
+        return 0
+
+    return asyncio.run(act())
+
+
+def _tail(settings: Settings, args: argparse.Namespace) -> int:
+    async def follow() -> int:
+        stop = asyncio.Event()
+        _on_signals(lambda _: stop.set())
+        await tail.tail(settings, args.events, _say, stop)
+        return 0
+
+    return asyncio.run(follow())
+
+
+def _sessions_report(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.sessions import report  # reads SESSIONS_DB; only this command needs it
+
+    return report.main(args.session, as_json=args.json, write=_say)
+
+
+def _on_signals(handler: Callable[[str], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on some platforms
+            loop.add_signal_handler(signum, handler, signal.Signals(signum).name)
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

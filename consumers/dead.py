@@ -1,0 +1,109 @@
+"""A consumer's dead letters: list them, send them back for another try, or drop them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+
+from consumers import topology
+from consumers.event import ATTEMPT, BROKER_HEADERS, EVENT_TYPE, LAST_ERROR
+
+_BROKER_REASONS = {"delivery_limit": f"delivered {topology.DELIVERY_LIMIT} times without an ack (a crash?)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    event_type: str
+    message_id: str
+    attempts: int
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.event_type}\t{self.message_id}\tattempts={self.attempts}\t{self.error}"
+
+
+async def dead_letters(connection: AbstractConnection, names: topology.Names) -> AsyncIterator[DeadLetter]:
+    """Each dead letter once; all of them stay in the queue (they go back when the channel closes)."""
+    channel = await connection.channel()
+    try:
+        queue = await channel.get_queue(names.dead, ensure=False)
+        while (message := await queue.get(no_ack=False, fail=False)) is not None:
+            yield describe(message)
+    finally:
+        await channel.close()
+
+
+async def requeue(connection: AbstractConnection, names: topology.Names) -> int:
+    """Move every dead letter back to the consumer's queue, for a fresh set of attempts."""
+    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+    moved = 0
+    try:
+        queue = await channel.get_queue(names.dead, ensure=False)
+        while (message := await queue.get(no_ack=False, fail=False)) is not None:
+            await channel.default_exchange.publish(_fresh(message), routing_key=names.queue, mandatory=True)
+            await message.ack()  # only once the broker confirmed the copy
+            moved += 1
+    finally:
+        await channel.close()
+    return moved
+
+
+async def purge(connection: AbstractConnection, names: topology.Names) -> int:
+    channel = await connection.channel()
+    try:
+        queue = await channel.get_queue(names.dead, ensure=False)
+        result = await queue.purge()
+        return int(result.message_count or 0)
+    finally:
+        await channel.close()
+
+
+def describe(message: AbstractIncomingMessage) -> DeadLetter:
+    headers = message.headers or {}
+    attempts = headers.get(ATTEMPT)
+    return DeadLetter(
+        event_type=_event_type(message, headers),
+        message_id=message.message_id or "-",
+        attempts=attempts if isinstance(attempts, int) else 1,
+        error=str(headers.get(LAST_ERROR) or _broker_reason(headers)),
+    )
+
+
+def _event_type(message: AbstractIncomingMessage, headers: dict[str, Any]) -> str:
+    event_type = headers.get(EVENT_TYPE)
+    if isinstance(event_type, str):
+        return event_type
+    # Dead-lettered by the broker itself: the original routing key is in x-death.
+    for death in headers.get("x-death") or []:
+        keys = death.get("routing-keys") if isinstance(death, dict) else None
+        if keys:
+            return str(keys[0])
+    return message.routing_key or "-"
+
+
+def _broker_reason(headers: dict[str, Any]) -> str:
+    reason = headers.get("x-first-death-reason")
+    if isinstance(reason, str):
+        return f"dead-lettered by the broker: {_BROKER_REASONS.get(reason, reason)}"
+    return "no error recorded"
+
+
+def _fresh(message: AbstractIncomingMessage) -> aio_pika.Message:
+    headers = dict(message.headers or {})
+    headers[EVENT_TYPE] = _event_type(message, headers)
+    for key in list(headers):
+        if key == ATTEMPT or key.startswith(BROKER_HEADERS):
+            del headers[key]
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        app_id=message.app_id,
+    )

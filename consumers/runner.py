@@ -1,0 +1,146 @@
+"""Runs consumers in one process: one broker connection at a time, reconnecting with backoff.
+
+Each connection is a session: declare the topology, consume, and on a lost connection (or a stop) let the
+messages in hand finish before the next session or the exit. A message whose ack was lost with the
+connection is delivered again by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+
+import aio_pika
+from aio_pika.abc import AbstractConnection
+
+from consumers import topology
+from consumers.consumer import Consumer
+from consumers.idempotency import IdempotencyStore, SQLiteStore
+from consumers.settings import Settings
+from consumers.worker import Worker
+
+log = logging.getLogger(__name__)
+
+FIRST_DELAY = 0.1
+MAX_DELAY = 10.0
+
+
+class SessionLost(Exception):
+    """The broker connection or a channel went away; the message is the reason."""
+
+
+class Runner:
+    def __init__(self, settings: Settings, consumers: Sequence[Consumer]) -> None:
+        names = [c.name for c in consumers]
+        if not consumers or len(set(names)) != len(names):
+            raise ValueError(f"give one or more consumers with different names, got {names}")
+        for consumer in consumers:
+            if not consumer.routes:
+                raise ValueError(f"consumer {consumer.name!r} has no handler: decorate one with @consumer.on(...)")
+        self.settings = settings
+        self.consumers = list(consumers)
+        self.ready = asyncio.Event()  # set while consuming: what tests wait on before publishing
+        self.sessions = 0
+        self._stop = asyncio.Event()
+        self._default_store: SQLiteStore | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Finish the messages in hand, settle them, then make `run` return."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            for consumer in self.consumers:
+                if consumer.lifespan is not None:
+                    await stack.enter_async_context(consumer.lifespan())
+            stack.callback(self._close_store)
+            await self._reconnect_forever()
+
+    async def _reconnect_forever(self) -> None:
+        delay = FIRST_DELAY
+        while not self.stopping:
+            sessions = self.sessions
+            try:
+                await self._session()
+            except Exception as exc:
+                if self.stopping:
+                    break
+                known = isinstance(exc, SessionLost | aio_pika.exceptions.AMQPError | OSError | TimeoutError)
+                log.warning(
+                    "broker session ended (%s); reconnecting in %.1fs",
+                    str(exc) or type(exc).__name__,
+                    delay,
+                    exc_info=None if known else exc,
+                )
+            if self.sessions != sessions:
+                delay = FIRST_DELAY  # that one got as far as consuming: start the backoff afresh
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, MAX_DELAY)
+
+    async def _session(self) -> None:
+        connection = await aio_pika.connect(
+            self.settings.rabbitmq_url,
+            timeout=10,
+            client_properties={"connection_name": f"consumers: {', '.join(c.name for c in self.consumers)}"},
+        )
+        lost: list[str] = []
+        changed = asyncio.Event()
+
+        def broken(reason: str) -> None:
+            lost.append(reason)
+            changed.set()
+
+        connection.close_callbacks.add(lambda *args: broken(_reason(args)))
+        workers = [Worker(c, self.settings, self._store(c), broken) for c in self.consumers]
+        try:
+            await self._start(connection, workers)
+            waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(changed.wait())]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+            if lost and not self.stopping:
+                raise SessionLost(lost[0])
+        finally:
+            self.ready.clear()
+            await asyncio.gather(*(w.stop() for w in workers))
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 5)
+
+    async def _start(self, connection: AbstractConnection, workers: list[Worker]) -> None:
+        await topology.declare_exchange(connection, self.settings.exchange)
+        for worker in workers:
+            await worker.start(connection)
+        self.sessions += 1
+        self.ready.set()
+        for worker in workers:
+            log.info(
+                "consuming queue %r (events %s) from exchange %r, %d at a time",
+                worker.names.queue,
+                ", ".join(sorted(worker.consumer.binding_keys)),
+                self.settings.exchange,
+                worker.consumer.concurrency,
+            )
+
+    def _store(self, consumer: Consumer) -> IdempotencyStore:
+        if consumer.store is not None:
+            return consumer.store
+        if self._default_store is None:
+            self._default_store = SQLiteStore(self.settings.idempotency_db)  # opens on first use only
+        return self._default_store
+
+    def _close_store(self) -> None:
+        if self._default_store is not None:
+            self._default_store.close()
+
+
+def _reason(args: tuple[object, ...]) -> str:
+    reason = next((a for a in args if isinstance(a, BaseException)), None)
+    return f"connection closed: {reason}" if reason else "connection closed"

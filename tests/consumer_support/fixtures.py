@@ -1,0 +1,51 @@
+"""Fixtures of the consumers' tests (used with `pytest_plugins = ["tests.consumer_support.fixtures"]`)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from consumers import topology
+from consumers.settings import Settings
+
+FAST_DELAYS = (0.2, 0.5)
+
+
+@pytest.fixture
+def consumer_settings(amqp_url: str, exchange_name: str, tmp_path: Path) -> Settings:
+    return Settings(
+        rabbitmq_url=amqp_url, exchange=exchange_name, retry_delays=FAST_DELAYS, state_dir=tmp_path / "state"
+    )
+
+
+@pytest.fixture
+async def fresh_name(amqp_url: str) -> AsyncIterator[Callable[[str], str]]:
+    """A factory of random consumer names; their queues (and retry queues) are deleted after the test."""
+    made: list[str] = []
+
+    def make(prefix: str = "c") -> str:
+        name = f"test-{prefix}-{uuid.uuid4().hex[:8]}"
+        made.append(name)
+        return name
+
+    yield make
+    await delete_queues(amqp_url, made)
+
+
+async def delete_queues(amqp_url: str, consumer_names: list[str], delays: tuple[float, ...] = FAST_DELAYS) -> None:
+    if not consumer_names:
+        return
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for name in consumer_names:
+            names = topology.Names(name)
+            for queue in (names.queue, names.dead, names.bindings, *(names.retry(d) for d in delays)):
+                # aio-pika's Queue.delete asks for if-unused/if-empty, which quorum queues refuse.
+                with contextlib.suppress(Exception):
+                    await channel.queue_delete(queue)
