@@ -103,7 +103,7 @@ class Publisher:
                 delay = 0.05  # we got as far as connecting: start the backoff afresh
             self.state = BrokerState.DISCONNECTED
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, 5.0)
 
     async def drain(self, within: float) -> None:
         """Wait, at most `within` seconds, until the broker confirmed every entry (while it is reachable)."""

@@ -82,7 +82,8 @@ class Haproxy:
                 servers = await self.servers(client)
                 if servers and all(row["status"] == "UP" for row in servers.values()):
                     return
-            assert self.proc is not None and self.proc.poll() is None, f"haproxy exited:\n{self.log()}"
+            assert self.proc is not None
+            assert self.proc.poll() is None, f"haproxy exited:\n{self.log()}"
             assert time.monotonic() < deadline, f"haproxy did not see every bridge UP:\n{self.log()}"
             await asyncio.sleep(0.05)
 
@@ -214,7 +215,8 @@ async def test_sigterm_of_a_replica_mid_stream_loses_no_event_and_the_sender_see
     assert down_while_serving == [True], f"haproxy did not take the stopping bridge out in its grace:\n{lb.log()}"
     assert set(sender.answers) == {200}, (sorted(set(sender.answers)), lb.log())
     survivor = bridges[1 - bridges.index(victim)]
-    assert survivor.proc is not None and survivor.proc.poll() is None
+    assert survivor.proc is not None
+    assert survivor.proc.poll() is None, "the surviving bridge must still be running"
     got = await delivered(inbox, sender.accepted)
     assert len(sender.accepted) == len(sender.answers) > 100
     assert sender.accepted - got == set(), f"{len(sender.accepted - got)} accepted events never arrived"

@@ -2,7 +2,8 @@
 
 It runs its own event loop in a thread, so it serves in-process code and subprocesses alike.
 `cut()` drops every connection and refuses new ones; `freeze()` keeps connections open but forwards nothing
-(a broker that hangs); `restore()` goes back to forwarding.
+(a broker that hangs); `restore()` goes back to forwarding. `blackhole()` freezes the connections open now for
+good while new ones work: only a client that gives up on a dead connection by itself gets through.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._gates: dict[asyncio.StreamWriter, asyncio.Event] = {}
         self._mode = "forward"
         self._flowing = asyncio.Event()
 
@@ -56,6 +58,9 @@ class TcpProxy:
     def restore(self) -> None:
         self._call(self._set("forward"))
 
+    def blackhole(self) -> None:
+        self._call(self._blackhole())
+
     @property
     def open_connections(self) -> int:
         return len(self._writers) // 2
@@ -82,6 +87,11 @@ class TcpProxy:
         else:
             self._flowing.set()
 
+    async def _blackhole(self) -> None:
+        for gate in self._gates.values():
+            gate.clear()
+        self._gates.clear()  # restore() no longer reaches them
+
     def _drop_all(self) -> None:
         for writer in list(self._writers):
             with contextlib.suppress(Exception):
@@ -99,14 +109,21 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True)
+        gate = asyncio.Event()
+        gate.set()
+        self._gates[writer] = gate
+        await asyncio.gather(
+            self._pump(reader, up_writer, gate), self._pump(up_reader, writer, gate), return_exceptions=True
+        )
+        self._gates.pop(writer, None)
         for w in (writer, up_writer):
             self._writers.discard(w)
             w.transport.abort()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: asyncio.Event) -> None:
         while data := await reader.read(65536):
             await self._flowing.wait()
+            await gate.wait()
             if writer.transport.is_closing():
                 return
             writer.write(data)
