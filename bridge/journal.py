@@ -68,6 +68,7 @@ class Journal:
         self._dir_dirty = False
         self._checkpointed: Position = (0, 0)
         self._recovery_due = 0.0
+        self._recovery_failure = ""
 
     @classmethod
     def open(cls, directory: Path, *, max_bytes: int, segment_bytes: int, fsync: FsyncPolicy) -> Journal:
@@ -169,6 +170,8 @@ class Journal:
         self.bytes -= self.sizes.pop(segment)
         try:
             os.unlink(self.path(segment))
+        except FileNotFoundError:
+            pass  # the directory went away under us; the problem is reported where it is noticed
         except OSError as exc:
             log.warning("cannot delete confirmed journal segment %s: %s", self.path(segment), exc.strerror)
 
@@ -216,7 +219,7 @@ class Journal:
         except OSError:
             moved, gone = True, True
         if moved or gone:
-            self.fail(f"the journal directory {self.directory} was deleted or replaced under the process")
+            self.fail(f"the journal directory {self.directory} was deleted, replaced or mounted over")
 
     def _try_recover(self) -> None:
         """Once the directory is back and a probe write succeeds, start a fresh segment and accept again."""
@@ -229,8 +232,13 @@ class Journal:
                 self._fd = -1
             self._lock()
             self._start_segment()
-        except (OSError, JournalError):
+        except (OSError, JournalError) as exc:
+            reason = str(exc)
+            if reason != self._recovery_failure:
+                log.error("journal %s still not writable: %s", self.directory, reason)
+                self._recovery_failure = reason
             return
+        self._recovery_failure = ""
         log.warning("journal accepts events again in %s", self.directory)
         self.problem = None
 

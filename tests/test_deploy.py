@@ -20,6 +20,7 @@ import yaml
 
 from bridge.metrics import Metrics
 from bridge.settings import Settings
+from consumers.topology import Names
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -178,7 +179,29 @@ def test_dashboard_charts_only_metrics_the_bridge_exports() -> None:
     assert used <= exported, used - exported
     for wanted in ("bridge_requests_total", "bridge_response_seconds_bucket", "bridge_journal_pending_events"):
         assert wanted in used
-    assert any("rabbitmq_detailed_queue_messages" in q and "dead" in q for q in queries), "dead letters"
+
+
+def test_dashboard_tells_consumer_queues_from_their_retry_and_dead_letter_queues() -> None:
+    dashboard = orjson.loads((DEPLOY / "monitoring" / "grafana" / "dashboards" / "openvidu-bridge.json").read_bytes())
+    queries = {panel["title"]: panel["targets"][0]["expr"] for panel in dashboard["panels"] if "targets" in panel}
+
+    def selector(title: str) -> str:
+        (pattern,) = re.findall(r'queue[!=]~"([^"]+)"', queries[title])
+        return pattern.replace("\\\\", "\\")  # PromQL string escaping
+
+    names = Names("cdr-archive")  # the queue names consumers.topology declares
+    excluded, dead, retry = (
+        selector("Consumer queue depth"),
+        selector("Dead letters"),
+        selector("Messages waiting for a retry"),
+    )
+    assert "!~" in queries["Consumer queue depth"]
+    assert not re.fullmatch(excluded, names.queue)
+    assert all(re.fullmatch(excluded, q) for q in (names.dead, names.retry(5), names.bindings, "openvidu.unrouted"))
+    assert re.fullmatch(dead, names.dead)
+    assert not re.fullmatch(dead, names.queue)
+    assert re.fullmatch(retry, names.retry(30))
+    assert not re.fullmatch(retry, names.queue)
 
 
 # --- Dockerfile ---------------------------------------------------------------------------------------------
