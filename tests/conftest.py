@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -10,7 +9,7 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-from tests.support.broker import MISSING, rabbitmq_url
+from tests.support.broker import MISSING, delete_topology, rabbitmq_url
 from tests.support.proxy import TcpProxy
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -36,22 +35,7 @@ def exchange_name(amqp_url: str) -> Iterator[str]:
     """A fresh exchange name per test; the exchanges and queues named after it are deleted afterwards."""
     name = f"test-{uuid.uuid4().hex[:10]}"
     yield name
-    _delete_topology(amqp_url, name)
-
-
-def _delete_topology(amqp_url: str, name: str) -> None:
-    import asyncio
-
-    async def delete() -> None:
-        connection = await aio_pika.connect(amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            await channel.queue_delete(f"{name}.unrouted")
-            for exchange in (name, f"{name}.unrouted"):
-                await channel.exchange_delete(exchange)
-
-    with contextlib.suppress(Exception):
-        asyncio.run(delete())
+    delete_topology(amqp_url, name)
 
 
 @pytest.fixture

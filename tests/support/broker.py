@@ -53,3 +53,21 @@ def rabbitmq_url() -> Iterator[str | None]:
         yield LOCAL_URL
     else:
         yield None
+
+
+def delete_topology(amqp_url: str, name: str) -> None:
+    """Delete what a test's bridge declared under exchange `name` (best effort, from synchronous code)."""
+    import asyncio
+
+    import aio_pika
+
+    async def delete() -> None:
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"{name}.unrouted")
+            for exchange in (name, f"{name}.unrouted"):
+                await channel.exchange_delete(exchange)
+
+    with contextlib.suppress(Exception):
+        asyncio.run(delete())
