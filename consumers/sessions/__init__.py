@@ -1,0 +1,46 @@
+"""The session tracker: live and past sessions, participants, streams and recordings, in SQLite.
+
+Understands OpenVidu 2 sessions and OpenVidu 3 (LiveKit) rooms alike; correct under duplicates and
+redeliveries (see store.py). While it runs, a read-only page and JSON API are served (see web.py);
+`consumers sessions report` reads the same database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from consumers.consumer import Consumer
+from consumers.event import Event
+from consumers.sessions import livekit, openvidu, web
+from consumers.sessions.settings import TrackerSettings
+from consumers.sessions.store import SessionStore
+
+__all__ = ["TrackerSettings", "create_tracker", "tracker"]
+
+
+def create_tracker(settings: TrackerSettings, name: str = "session-tracker") -> Consumer:
+    store = SessionStore(settings.db)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        store.open()
+        try:
+            async with web.serving(web.create_app(settings.db), settings.http_host, settings.http_port):
+                yield
+        finally:
+            store.close()
+
+    consumer = Consumer(name, lifespan=lifespan)
+
+    @consumer.on(*openvidu.EVENTS, *livekit.EVENTS)
+    async def track(event: Event) -> None:
+        rows = livekit.rows(event) if event.source == "livekit" else openvidu.rows(event.type, event.data)
+        # One short local transaction: cheaper in the event loop than a thread hop.
+        store.apply(event.message_id, rows)
+
+    return consumer
+
+
+tracker = create_tracker(TrackerSettings.from_env(os.environ))

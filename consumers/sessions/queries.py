@@ -1,0 +1,136 @@
+"""The session tracker's database: the read side, shared by `consumers sessions report` and the HTTP page."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection: neither the report nor the page can change what the tracker recorded."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def live(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Sessions going on now, newest first, with the participants still in them."""
+    found = db.execute("SELECT * FROM sessions WHERE ended_at IS NULL ORDER BY started_at DESC").fetchall()
+    return [_session(db, row) | {"participants": _participants(db, row["key"], only_present=True)} for row in found]
+
+
+def recent(db: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """The sessions that ended last."""
+    rows = db.execute("SELECT * FROM sessions WHERE ended_at IS NOT NULL ORDER BY ended_at DESC LIMIT ?", (limit,))
+    return [_session(db, row) for row in rows.fetchall()]
+
+
+def find(db: sqlite3.Connection, term: str) -> list[dict[str, Any]]:
+    """Every session whose key or name is `term` (a name is reused), newest first, with who was in it."""
+    rows = db.execute(
+        "SELECT * FROM sessions WHERE key = ? OR name = ? ORDER BY started_at DESC", (term, term)
+    ).fetchall()
+    return [
+        _session(db, row)
+        | {
+            "participants": _participants(db, row["key"], only_present=False),
+            "streams": _streams(db, row["key"]),
+            "recordings": _recordings(db, row["key"]),
+        }
+        for row in rows
+    ]
+
+
+def _session(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    present, total = db.execute(
+        "SELECT COUNT(*) FILTER (WHERE left_at IS NULL), COUNT(*) FROM participants WHERE session = ?", (row["key"],)
+    ).fetchone()
+    return {
+        "key": row["key"],
+        "name": row["name"],
+        "source": row["source"],
+        "live": row["ended_at"] is None,
+        "started_at": iso(row["started_at"]),
+        "ended_at": iso(row["ended_at"]),
+        "duration_seconds": _duration(row["duration"], row["started_at"], row["ended_at"]),
+        "end_reason": row["end_reason"],
+        "participants_now": present,
+        "participants_total": total,
+    }
+
+
+def _participants(db: sqlite3.Connection, session: str, only_present: bool) -> list[dict[str, Any]]:
+    where = " AND left_at IS NULL" if only_present else ""
+    rows = db.execute(
+        f"SELECT * FROM participants WHERE session = ?{where} ORDER BY joined_at, id", (session,)
+    ).fetchall()
+    return [
+        {
+            "id": row["id"],
+            "identity": row["identity"],
+            "name": row["name"],
+            "joined_at": iso(row["joined_at"]),
+            "left_at": iso(row["left_at"]),
+            "duration_seconds": _duration(None, row["joined_at"], row["left_at"]),
+            "reason": row["reason"],
+            "details": orjson.loads(row["details"]) if row["details"] else {},
+        }
+        for row in rows
+    ]
+
+
+def _streams(db: sqlite3.Connection, session: str) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT * FROM streams WHERE session = ? ORDER BY started_at, id", (session,)).fetchall()
+    return [
+        {
+            "id": row["id"],
+            "participant": row["participant"],
+            "role": row["role"],
+            "kind": row["kind"],
+            "receiving_from": row["receiving_from"],
+            "started_at": iso(row["started_at"]),
+            "ended_at": iso(row["ended_at"]),
+            "reason": row["reason"],
+        }
+        for row in rows
+    ]
+
+
+def _recordings(db: sqlite3.Connection, session: str) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT * FROM recordings WHERE session = ? ORDER BY started_at, id", (session,)).fetchall()
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "status": row["status"],
+            "started_at": iso(row["started_at"]),
+            "ended_at": iso(row["ended_at"]),
+            "duration_seconds": row["duration"],
+            "size": row["size"],
+            "reason": row["reason"],
+            "files": orjson.loads(row["files"]) if row["files"] else [],
+        }
+        for row in rows
+    ]
+
+
+def _duration(reported: float | None, started: int | None, ended: int | None) -> float | None:
+    """What the sender reported, else from the times; a live one lasts until now."""
+    if reported is not None:
+        return float(reported)
+    if started is None:
+        return None
+    until = ended if ended is not None else time.time() * 1000
+    return round((until - started) / 1000, 3)
+
+
+def iso(milliseconds: int | None) -> str | None:
+    if milliseconds is None:
+        return None
+    moment = datetime.fromtimestamp(milliseconds / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

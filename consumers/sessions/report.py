@@ -1,0 +1,88 @@
+"""`consumers sessions report [SESSION]`: what is live now, or who was in a session and how long it lasted."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from consumers.sessions import queries
+from consumers.sessions.settings import TrackerSettings
+
+
+def main(session: str | None, as_json: bool, write: Callable[[str], None]) -> int:
+    path = TrackerSettings.from_env(os.environ).db
+    if not path.exists():
+        write(f"no session database at {path} (SESSIONS_DB): has the session tracker run?")
+        return 1
+    db = queries.connect(path)
+    try:
+        report = _one(db, session) if session else _overview(db)
+    finally:
+        db.close()
+    if as_json:
+        write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in text(report):
+            write(line)
+    return 0 if report.get("sessions", True) else 1
+
+
+def _overview(db: sqlite3.Connection) -> dict[str, Any]:
+    return {"live": queries.live(db), "recent": queries.recent(db, limit=10)}
+
+
+def _one(db: sqlite3.Connection, term: str) -> dict[str, Any]:
+    return {"query": term, "sessions": queries.find(db, term)}
+
+
+def text(report: dict[str, Any]) -> list[str]:
+    if "query" in report:
+        if not report["sessions"]:
+            return [f"no session {report['query']!r} (give a session id, uniqueSessionId, room name or room sid)"]
+        return [line for session in report["sessions"] for line in _detail(session)]
+    lines = [f"live now: {len(report['live'])} session(s)"]
+    for session in report["live"]:
+        lines.append("  " + _summary(session))
+        lines += [f"      {_who(p)} since {p['joined_at']}" for p in session["participants"]]
+    lines.append(f"recently ended: {len(report['recent'])}")
+    lines += ["  " + _summary(session) for session in report["recent"]]
+    return lines
+
+
+def _detail(session: dict[str, Any]) -> list[str]:
+    lines = [_summary(session), f"  participants ({session['participants_total']}):"]
+    for p in session["participants"]:
+        left = f"left {p['left_at']} ({p['reason']})" if p["left_at"] else "still in"
+        lines.append(f"    {_who(p)}  joined {p['joined_at']}  {left}  {_seconds(p['duration_seconds'])}")
+    publishers = [s for s in session["streams"] if s["role"] != "subscriber"]
+    lines.append(f"  streams: {len(publishers)} published, {len(session['streams']) - len(publishers)} subscribed")
+    for r in session["recordings"]:
+        files = f"  {', '.join(r['files'])}" if r["files"] else ""
+        lines.append(f"  recording {r['id']}: {r['status']}  {_seconds(r['duration_seconds'])}{files}")
+    return lines
+
+
+def _summary(session: dict[str, Any]) -> str:
+    state = "live" if session["live"] else f"ended {session['ended_at']} ({session['end_reason'] or 'no reason'})"
+    return (
+        f"{session['name']} [{session['source']} {session['key']}] started {session['started_at']}, {state}, "
+        f"lasted {_seconds(session['duration_seconds'])}, "
+        f"{session['participants_now']} in now / {session['participants_total']} in all"
+    )
+
+
+def _who(participant: dict[str, Any]) -> str:
+    label = participant["identity"] or participant["name"] or "?"
+    return f"{label} ({participant['id']})"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "?"
+    minutes, seconds = divmod(round(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"

@@ -1,0 +1,27 @@
+"""The session tracker's configuration, from SESSIONS_* variables."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+from consumers.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackerSettings:
+    db: Path = Path("data/sessions.sqlite3")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8081  # 0: any free port (the log says which)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TrackerSettings:
+        port = env.get("SESSIONS_HTTP_PORT", "").strip()
+        if port and (not port.isdigit() or int(port) > 65535):
+            raise ConfigError(f"SESSIONS_HTTP_PORT must be a port number (0-65535), got {port!r}")
+        return cls(
+            db=Path(env.get("SESSIONS_DB", "").strip() or cls.db),
+            http_host=env.get("SESSIONS_HTTP_HOST", "").strip() or cls.http_host,
+            http_port=int(port) if port else cls.http_port,
+        )
