@@ -6,6 +6,7 @@ test_deploy_kubernetes.py; the load balancer in front of real bridges is in test
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import yaml
 
 from bridge.metrics import Metrics
 from bridge.settings import Settings
+from consumers import Consumer
 from consumers.topology import Names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +144,12 @@ def test_compose_runs_the_three_shipped_consumers_on_the_same_image_and_broker()
         assert service["healthcheck"] == {"disable": True}
         assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
     assert services["sessions"]["environment"]["SESSIONS_HTTP_HOST"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("target", sorted(SHIPPED_CONSUMERS))
+def test_shipped_consumer_import_strings_name_consumers(target: str) -> None:
+    module, _, name = target.partition(":")
+    assert isinstance(getattr(importlib.import_module(module), name), Consumer)
 
 
 def test_env_example_documents_exactly_what_compose_reads_and_gives_the_bridge_a_valid_configuration() -> None:

@@ -8,7 +8,6 @@ No cluster is needed: what a cluster would add (admission, the operators) is che
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -23,6 +22,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import latest_version, schema_contents
+
+from consumers.notifier import notifier
 
 ROOT = Path(__file__).resolve().parent.parent
 KUSTOMIZATION = ROOT / "deploy" / "kubernetes"
@@ -228,8 +229,6 @@ def test_keda_scales_the_notifier_on_its_queue_with_credentials_from_the_operato
 
 
 def test_scaled_queue_is_the_one_the_notifier_consumes() -> None:
-    os.environ.setdefault("RECORDING_NOTIFY_URL", "http://127.0.0.1:9/")  # read at import; unused here
-    notifier = importlib.import_module("consumers.notifier").notifier
     (trigger,) = one("ScaledObject", "openvidu-consumer-notifier")["spec"]["triggers"]
     assert trigger["metadata"]["queueName"] == notifier.name
 
