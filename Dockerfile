@@ -26,7 +26,8 @@ ENV PATH=/opt/bridge/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     BRIDGE_JOURNAL_DIR=/data/journal \
     CDR_DIR=/data/cdr \
-    SESSIONS_DB=/data/sessions.sqlite3
+    SESSIONS_DB=/data/sessions.sqlite3 \
+    CONSUMER_STATE_DIR=/data/state
 RUN groupadd --system --gid 10001 bridge \
     && useradd --system --uid 10001 --gid bridge --home-dir /data --no-create-home --shell /usr/sbin/nologin bridge \
     && mkdir /data \

