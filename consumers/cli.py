@@ -140,9 +140,9 @@ def _tail(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sessions_report(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.sessions import report  # reads SESSIONS_DB; only this command needs it
+    from consumers.sessions import TrackerSettings, report  # only this command needs them
 
-    return report.main(args.session, as_json=args.json, write=_say)
+    return report.main(TrackerSettings.from_env(os.environ).db, args.session, as_json=args.json, write=_say)
 
 
 def _on_signals(handler: Callable[[str], None]) -> None:

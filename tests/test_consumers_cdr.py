@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -14,7 +13,7 @@ from consumers.cdr import ArchiveSettings, CdrFiles, cdr_line, create_archive, d
 from consumers.errors import ConfigError
 from consumers.settings import Settings
 from consumers.testing import event
-from tests.consumer_support.running import running
+from tests.consumer_support.running import eventually, running
 from tests.consumer_support.webhooks import bridge, replay
 
 pytest_plugins = ["tests.consumer_support.fixtures"]
@@ -81,10 +80,8 @@ async def test_end_to_end_every_event_once_in_cdr_format(
         await poster.post_all(bodies)  # OpenVidu's resends and the bridge's redeliveries: same bytes, same ids
         await poster.post(sentinel)
         path = directory / "CDR.2024-06-10.log"
-        for _ in range(500):  # queue order: once the sentinel is written, every copy before it was handled
-            if path.exists() and b"ses_last" in path.read_bytes():
-                break
-            await asyncio.sleep(0.02)
+        # Queue order: once the sentinel is written, every copy posted before it was handled.
+        assert await eventually(lambda: path.exists() and b"ses_last" in path.read_bytes())
     lines = path.read_bytes().splitlines()
     assert len(lines) == len(bodies) + 1 == 34
     assert len(set(lines)) == len(lines)

@@ -12,7 +12,7 @@ from aio_pika.abc import AbstractChannel
 
 from consumers import Consumer, Event, Reject, Retry, dead, topology
 from consumers.settings import Settings
-from tests.consumer_support.running import Recorder, publish, running
+from tests.consumer_support.running import Recorder, eventually, publish, running
 
 pytest_plugins = ["tests.consumer_support.fixtures"]
 pytestmark = pytest.mark.anyio
@@ -23,16 +23,16 @@ async def ready_count(channel: AbstractChannel, queue: str) -> int:
     return int(declared.declaration_result.message_count or 0)
 
 
-async def dead_letters(settings: Settings, name: str, count: int, timeout: float = 10.0) -> list[dead.DeadLetter]:
-    """The dead letters of `name` once there are `count` of them (bounded poll)."""
+async def dead_letters(settings: Settings, name: str, count: int) -> list[dead.DeadLetter]:
+    """The dead letters of `name` once there are `count` of them."""
     connection = await aio_pika.connect(settings.rabbitmq_url)
     async with connection:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+
+        async def listed() -> list[dead.DeadLetter]:
             letters = [letter async for letter in dead.dead_letters(connection, topology.Names(name))]
-            if len(letters) >= count or asyncio.get_running_loop().time() > deadline:
-                return letters
-            await asyncio.sleep(0.05)
+            return letters if len(letters) >= count else []
+
+        return await eventually(listed)
 
 
 async def test_a_returning_handler_acks(
@@ -151,10 +151,7 @@ async def test_concurrency_one_keeps_queue_order(
             kind = random.choice(["participantJoined", "participantLeft"])
             body = b'{"sessionId":"s","timestamp":%d,"event":"%s"}' % (stamp, kind.encode())
             await publish(channel, consumer_settings.exchange, body)
-        for _ in range(500):
-            if len(seen) == len(stamps):
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: len(seen) == len(stamps))
     assert seen == stamps
     assert most == 1
 
@@ -183,8 +180,5 @@ async def test_concurrency_n_runs_n_handlers_at_once(
         release.set()
         for _ in range(2):
             await asyncio.wait_for(started.acquire(), 10)
-        for _ in range(200):
-            if len(finished) == 6:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: len(finished) == 6)
     assert sorted(finished) == [str(i) for i in range(6)]

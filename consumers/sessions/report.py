@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from consumers.sessions import queries
-from consumers.sessions.settings import TrackerSettings
 
 
-def main(session: str | None, as_json: bool, write: Callable[[str], None]) -> int:
-    path = TrackerSettings.from_env(os.environ).db
+def main(path: Path, session: str | None, as_json: bool, write: Callable[[str], None]) -> int:
     if not path.exists():
         write(f"no session database at {path} (SESSIONS_DB): has the session tracker run?")
         return 1

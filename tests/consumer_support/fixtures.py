@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aio_pika
@@ -24,7 +25,7 @@ def consumer_settings(amqp_url: str, exchange_name: str, tmp_path: Path) -> Sett
 
 
 @pytest.fixture
-async def fresh_name(amqp_url: str) -> AsyncIterator[Callable[[str], str]]:
+def fresh_name(amqp_url: str) -> Iterator[Callable[[str], str]]:
     """A factory of random consumer names; their queues (and retry queues) are deleted after the test."""
     made: list[str] = []
 
@@ -34,7 +35,7 @@ async def fresh_name(amqp_url: str) -> AsyncIterator[Callable[[str], str]]:
         return name
 
     yield make
-    await delete_queues(amqp_url, made)
+    asyncio.run(delete_queues(amqp_url, made))
 
 
 async def delete_queues(amqp_url: str, consumer_names: list[str], delays: tuple[float, ...] = FAST_DELAYS) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import aio_pika
 import orjson
@@ -15,6 +17,8 @@ from aio_pika.abc import AbstractChannel
 from consumers import Consumer, Event
 from consumers.runner import Runner
 from consumers.settings import Settings
+
+T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
@@ -99,3 +103,15 @@ class Recorder:
     @property
     def types(self) -> list[str]:
         return [e.type for e in self.events]
+
+
+async def eventually(check: Callable[[], T | Awaitable[T]], timeout: float = 10.0, every: float = 0.03) -> T:
+    """The first truthy result of `check` (sync or async), polled with a bound: for what nothing signals."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result or time.monotonic() > deadline:
+            return result  # type: ignore[return-value]
+        await asyncio.sleep(every)

@@ -1,0 +1,191 @@
+"""The session tracker: OpenVidu 2 sessions and LiveKit rooms, right under duplicates and late redeliveries."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consumers import cli
+from consumers.sessions import TrackerSettings, create_tracker, livekit, openvidu, queries, report
+from consumers.sessions.store import SessionStore
+from consumers.settings import Settings
+from consumers.testing import event
+from tests.consumer_support.running import eventually, running
+from tests.consumer_support.webhooks import bridge, replay
+from tests.support.bridges import free_port
+
+pytest_plugins = ["tests.consumer_support.fixtures"]
+
+OV2_SESSION = "ses_Jd8tUyvhXO_1718012345678"
+ROOM = "RM_ZkH6sBqTwXyA"
+
+
+def apply(store: SessionStore, body: bytes, message_id: str | None = None) -> bool:
+    seen = event(body)
+    rows = livekit.rows(seen) if seen.source == "livekit" else openvidu.rows(seen.type, seen.data)
+    return store.apply(message_id or seen.message_id, rows)
+
+
+def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    db = sqlite3.connect(path)
+    try:
+        tables = ("sessions", "participants", "streams", "recordings")
+        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def corpus(openvidu_events: dict, livekit_events: dict) -> list[bytes]:
+    return replay(openvidu_events, livekit_events)
+
+
+@pytest.fixture
+def in_order(tmp_path_factory: pytest.TempPathFactory, corpus: list[bytes]) -> dict[str, list[tuple[object, ...]]]:
+    path = tmp_path_factory.mktemp("in-order") / "sessions.sqlite3"
+    store = SessionStore(path)
+    store.open()
+    for body in corpus:
+        assert apply(store, body)
+    store.close()
+    return dump(path)
+
+
+def test_what_the_corpus_leaves_in_the_database(tmp_path: Path, corpus: list[bytes]) -> None:
+    store = SessionStore(tmp_path / "s.sqlite3")
+    store.open()
+    for body in corpus:
+        apply(store, body)
+    assert not apply(store, corpus[0])  # the same message_id again changes nothing
+    store.close()
+    db = queries.connect(tmp_path / "s.sqlite3")
+    (ov2,) = queries.find(db, "ses_Jd8tUyvhXO")
+    assert (ov2["key"], ov2["live"], ov2["duration_seconds"], ov2["end_reason"]) == (
+        OV2_SESSION,
+        False,
+        705,
+        "lastParticipantLeft",
+    )
+    (alice,) = ov2["participants"]
+    assert (alice["id"], alice["identity"], alice["reason"]) == (
+        "con_EIeO06zgMz",
+        '{"clientData":"Alice"}',
+        "disconnect",
+    )
+    assert alice["duration_seconds"] == pytest.approx(698.908)
+    assert [(s["role"], s["participant"], s["receiving_from"]) for s in ov2["streams"]] == [
+        ("subscriber", "con_ThN5Rgi8Y8", "con_EIeO06zgMz")
+    ]
+    (recording,) = ov2["recordings"]
+    assert (recording["status"], recording["duration_seconds"], recording["size"]) == ("ready", 600.183, 48213577)
+
+    (room,) = queries.find(db, "daily-standup")
+    assert (room["key"], room["source"], room["live"]) == (ROOM, "livekit", False)
+    assert room["duration_seconds"] == pytest.approx(1025.877)  # creationTimeMs to room_finished
+    people = {p["identity"]: p for p in room["participants"]}
+    assert set(people) == {"alice", "bob"}
+    assert people["alice"]["reason"] == "CLIENT_INITIATED"
+    assert people["bob"]["reason"] == "JOIN_FAILURE"  # connection aborted
+    (egress,) = room["recordings"]
+    assert egress["status"] == "EGRESS_COMPLETE"
+    assert egress["files"][0].endswith("daily-standup-2024-06-10T094002.mp4")
+
+    live = queries.live(db)
+    assert [s["name"] for s in live] == ["live-show"]  # an ingress room with no room_started/finished seen
+    assert live[0]["participants_now"] == 0
+    db.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_order_and_any_duplicates_end_in_the_same_state(
+    tmp_path_factory: pytest.TempPathFactory, corpus: list[bytes], in_order: dict, data: st.DataObject
+) -> None:
+    # Retries reorder events and redeliveries repeat them; the merged state must not care.
+    shuffled = data.draw(st.permutations(corpus))
+    repeated = data.draw(st.lists(st.sampled_from(corpus), max_size=10))
+    path = tmp_path_factory.mktemp("shuffled") / "sessions.sqlite3"
+    store = SessionStore(path)
+    store.open()
+    for body in [*shuffled, *repeated]:
+        apply(store, body)
+    store.close()
+    assert dump(path) == in_order
+
+
+def test_a_late_earlier_status_never_overwrites_a_later_one(tmp_path: Path, openvidu_events: dict) -> None:
+    # Not a duplicate (another message_id): an event that failed once and came back from its retry late.
+    store = SessionStore(tmp_path / "s.sqlite3")
+    store.open()
+    apply(store, openvidu_events["recordingStatusChanged"])
+    apply(store, openvidu_events["recordingStopped"], message_id="late")
+    apply(store, openvidu_events["recordingStarted"], message_id="later")
+    store.close()
+    (session,) = queries.find(queries.connect(tmp_path / "s.sqlite3"), OV2_SESSION)
+    assert [(r["status"], r["size"]) for r in session["recordings"]] == [("ready", 48213577)]
+
+
+def test_report_text(tmp_path: Path, corpus: list[bytes]) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = SessionStore(path)
+    store.open()
+    for body in corpus:
+        apply(store, body)
+    store.close()
+    lines: list[str] = []
+    assert report.main(path, None, as_json=False, write=lines.append) == 0
+    assert lines[0] == "live now: 1 session(s)"
+    assert any("live-show [livekit RM_Lv7sHw2QcK9p]" in line for line in lines)
+    lines.clear()
+    assert report.main(path, "ses_Jd8tUyvhXO", as_json=False, write=lines.append) == 0
+    assert "lasted 11m45s" in lines[0]
+    assert any('{"clientData":"Alice"} (con_EIeO06zgMz)' in line and "11m39s" in line for line in lines)
+    assert any("recording ses_Jd8tUyvhXO: ready  10m00s" in line for line in lines)
+    lines.clear()
+    assert report.main(path, "nobody", as_json=False, write=lines.append) == 1
+    assert report.main(tmp_path / "missing.sqlite3", None, as_json=False, write=lines.append) == 1
+
+
+@pytest.mark.anyio
+async def test_end_to_end_through_the_bridge_with_its_page_and_report(
+    amqp_url: str,
+    consumer_settings: Settings,
+    fresh_name: Callable[[str], str],
+    tmp_path: Path,
+    corpus: list[bytes],
+    in_order: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db_path = tmp_path / "sessions.sqlite3"
+    port = free_port()
+    tracker = create_tracker(TrackerSettings(db=db_path, http_port=port), name=fresh_name("sessions"))
+    sentinel = (
+        b'{"sessionId":"ses_last","uniqueSessionId":"ses_last_1","timestamp":1718020000000,"event":"sessionCreated"}'
+    )
+    async with running(consumer_settings, tracker), bridge(amqp_url, consumer_settings.exchange, tmp_path) as poster:
+        await poster.post_all(corpus)
+        await poster.post_all(corpus)  # every event twice, as after a bridge crash
+        await poster.post(sentinel)
+        assert await eventually(lambda: db_path.exists() and queries.find(queries.connect(db_path), "ses_last"))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            live = (await client.get("/api/live")).json()["sessions"]
+            detail = (await client.get("/api/sessions/ses_Jd8tUyvhXO")).json()["sessions"]
+            missing = await client.get("/api/sessions/nobody")
+            page = await client.get("/")
+    everything = dump(db_path)
+    everything["sessions"] = [row for row in everything["sessions"] if row[0] != "ses_last_1"]
+    assert everything == in_order
+    assert {s["name"] for s in live} == {"live-show", "ses_last"}
+    assert detail[0]["duration_seconds"] == 705
+    assert missing.status_code == 404
+    assert "live-show" in page.text
+    monkeypatch.setenv("SESSIONS_DB", str(db_path))
+    assert cli.main(["sessions", "report", "daily-standup"]) == 0
+    assert "daily-standup [livekit RM_ZkH6sBqTwXyA]" in capsys.readouterr().out
