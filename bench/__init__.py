@@ -1,0 +1,1 @@
+"""The benchmark of issue 5: the bridge side by side with a do-nothing ceiling and the naive publisher."""
