@@ -51,6 +51,9 @@ class Worker:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         channel.close_callbacks.add(self._channel_closed)
         await channel.set_qos(prefetch_count=self.consumer.concurrency)  # as many in hand as handlers may run
+        # The broker cancels a consumer whose queue was deleted; a new session declares it again.
+        underlay = await channel.get_underlay_channel()
+        underlay.on_consumer_cancel_callbacks.add(self._cancelled_by_broker)
         self._channel = channel
         self._queue = await channel.get_queue(self.names.queue, ensure=False)
         self._tag = await self._queue.consume(self._deliver)
@@ -67,6 +70,10 @@ class Worker:
         if not self._stopping:
             reason = next((a for a in args if isinstance(a, BaseException)), None)
             self.broken(f"channel of {self.consumer.name!r} closed: {reason or 'no reason given'}")
+
+    def _cancelled_by_broker(self, *_: object) -> None:
+        if not self._stopping:
+            self.broken(f"the broker cancelled the consumer of queue {self.names.queue!r} (queue deleted?)")
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
         if self._stopping:

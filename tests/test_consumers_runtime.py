@@ -112,6 +112,18 @@ async def test_sigterm_finishes_the_message_in_hand_acks_it_and_exits_0(
     assert await queue_counts(amqp, name) == (1, 0)
 
 
+async def test_a_deleted_queue_is_declared_again(
+    consumer_settings: Settings, fresh_name: Callable[[str], str], channel: AbstractChannel, openvidu_events: dict
+) -> None:
+    consumer = Consumer(fresh_name("deleted"))
+    recorder = consumer.on("sessionCreated")(Recorder())
+    async with running(consumer_settings, consumer) as runner:
+        await channel.queue_delete(consumer.name)  # an operator's mistake; the broker cancels our consumer
+        await eventually(lambda: runner.sessions == 2 and runner.ready.is_set())
+        await publish(channel, consumer_settings.exchange, openvidu_events["sessionCreated"])
+        assert await recorder.wait_for(1)
+
+
 async def test_start_order_does_not_matter(
     amqp_url: str,
     consumer_settings: Settings,

@@ -65,10 +65,13 @@ def _detail(session: dict[str, Any]) -> list[str]:
 
 
 def _summary(session: dict[str, Any]) -> str:
-    state = "live" if session["live"] else f"ended {session['ended_at']} ({session['end_reason'] or 'no reason'})"
+    length = _seconds(session["duration_seconds"])
+    if session["live"]:
+        state = f"live for {length}"
+    else:
+        state = f"ended {session['ended_at']} ({session['end_reason'] or 'no reason given'}), lasted {length}"
     return (
-        f"{session['name']} [{session['source']} {session['key']}] started {session['started_at']}, {state}, "
-        f"lasted {_seconds(session['duration_seconds'])}, "
+        f"{session['name']} [{session['source']} {session['key']}] started {session['started_at'] or '?'}, {state}, "
         f"{session['participants_now']} in now / {session['participants_total']} in all"
     )
 

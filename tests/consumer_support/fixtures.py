@@ -50,3 +50,13 @@ async def delete_queues(amqp_url: str, consumer_names: list[str], delays: tuple[
                 # aio-pika's Queue.delete asks for if-unused/if-empty, which quorum queues refuse.
                 with contextlib.suppress(Exception):
                     await channel.queue_delete(queue)
+
+
+async def delete_exchange(amqp_url: str, exchange: str) -> None:
+    """Delete `exchange` and what a bridge declares beside it (for scripts; tests use `exchange_name`)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(f"{exchange}.unrouted")
+        for name in (exchange, f"{exchange}.unrouted"):
+            await channel.exchange_delete(name)
