@@ -92,7 +92,7 @@ def kubernetes_type(name: str) -> Doc:
 def test_kubernetes_types_inside_custom_resources_validate() -> None:
     rabbitmq = one("RabbitmqCluster", "rabbitmq")["spec"]
     for field, kind in [("resources", "ResourceRequirements"), ("affinity", "Affinity")]:
-        jsonschema.validate(rabbitmq[field], kubernetes_type(kind), cls=jsonschema.Draft202012Validator)
+        jsonschema.Draft202012Validator(kubernetes_type(kind)).validate(rabbitmq[field])  # no meta-check: 1.5 MB
 
 
 def test_the_custom_resource_schemas_catch_a_misspelt_field() -> None:
