@@ -113,7 +113,8 @@ def _dead(settings: Settings, args: argparse.Namespace) -> int:
     async def act() -> int:
         connection = await aio_pika.connect(settings.rabbitmq_url)
         async with connection:
-            await topology.declare_queues(connection, names, settings.retry_delays)
+            if not (await dead.exists(connection, names.dead) and await dead.exists(connection, names.queue)):
+                raise UsageError(f"no queues {names.queue!r} and {names.dead!r} on the broker: has it ever run?")
             if args.requeue:
                 _say(f"requeued {await dead.requeue(connection, names)} dead letters to {names.queue}")
             elif args.purge:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -76,9 +78,9 @@ async def test_dead_takes_an_import_string(
     fresh_name: Callable[[str], str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("SLOW_CONSUMER_NAME", fresh_name("slow"))
-    monkeypatch.delitem(__import__("sys").modules, "tests.consumer_support.slow", raising=False)
-    assert await command("dead", "tests.consumer_support.slow:consumer") == 0
-    assert capsys.readouterr().out == ""
+    monkeypatch.delitem(sys.modules, "tests.consumer_support.slow", raising=False)
+    assert await command("dead", "tests.consumer_support.slow:consumer") == 2
+    assert f"no queues {os.environ['SLOW_CONSUMER_NAME']!r}" in capsys.readouterr().err
 
 
 @pytest.mark.anyio
@@ -108,6 +110,16 @@ async def test_tail_prints_the_events_asked_for(
     assert first[4] == openvidu_events["sessionCreated"].decode()
     assert second[1:4] == ["livekit", "room_started", "EV_3xQbR7mKp2Zs"]
     assert first[0].endswith("Z")
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_dead_of_a_consumer_that_never_ran_creates_nothing(
+    fresh_name: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = fresh_name("never")
+    assert cli.main(["dead", name]) == 2
+    assert "has it ever run?" in capsys.readouterr().err
+    assert cli.main(["dead", name]) == 2  # still nothing there
 
 
 @pytest.mark.parametrize(
