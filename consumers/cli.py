@@ -87,23 +87,17 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve(runner: Runner) -> int:
-    main_task = asyncio.current_task()
-    assert main_task is not None
-
     def on_signal(name: str) -> None:
         if runner.stopping:
             log.warning("%s again: stopping now; the messages in hand go back to their queues", name)
-            main_task.cancel()
-            return
-        log.warning("%s: finishing the messages in hand, then exiting", name)
-        runner.stop()
+            runner.stop(now=True)
+        else:
+            log.warning("%s: finishing the messages in hand, then exiting", name)
+            runner.stop()
 
     _on_signals(on_signal)
-    try:
-        await runner.run()
-    except asyncio.CancelledError:
-        return 1
-    return 0
+    await runner.run()
+    return 1 if runner.hurried else 0
 
 
 def _dead(settings: Settings, args: argparse.Namespace) -> int:

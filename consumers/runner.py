@@ -45,15 +45,25 @@ class Runner:
         self.ready = asyncio.Event()  # set while consuming: what tests wait on before publishing
         self.sessions = 0
         self._stop = asyncio.Event()
+        self._now = asyncio.Event()
         self._default_store: SQLiteStore | None = None
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def stop(self) -> None:
-        """Finish the messages in hand, settle them, then make `run` return."""
+    @property
+    def hurried(self) -> bool:
+        return self._now.is_set()
+
+    def stop(self, now: bool = False) -> None:
+        """Finish the messages in hand, settle them, then make `run` return.
+
+        `now`: do not wait for the messages in hand; the broker gives them to the next consumer.
+        """
         self._stop.set()
+        if now:
+            self._now.set()
 
     async def run(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -110,7 +120,7 @@ class Runner:
                 raise SessionLost(lost[0])
         finally:
             self.ready.clear()
-            await asyncio.gather(*(w.stop() for w in workers))
+            await asyncio.gather(*(w.stop(self._now) for w in workers))
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 5)
 

@@ -58,13 +58,16 @@ class Worker:
         self._queue = await channel.get_queue(self.names.queue, ensure=False)
         self._tag = await self._queue.consume(self._deliver)
 
-    async def stop(self) -> None:
-        """Take no new message, and wait until those in hand are handled and settled."""
+    async def stop(self, now: asyncio.Event) -> None:
+        """Take no new message, and wait until those in hand are handled and settled (or until `now` is set)."""
         self._stopping = True
         if self._queue is not None and self._tag is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._queue.cancel(self._tag), 5)
-        await self._idle.wait()
+        waits = [asyncio.ensure_future(self._idle.wait()), asyncio.ensure_future(now.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
 
     def _channel_closed(self, *args: object) -> None:
         if not self._stopping:

@@ -74,42 +74,53 @@ async def test_reconnects_after_the_connection_drops(
     assert [(e.message_id, e.attempt) for e in held] == [(held[0].message_id, 1)] * 2
 
 
-async def test_sigterm_finishes_the_message_in_hand_acks_it_and_exits_0(
-    amqp_url: str, amqp: AbstractRobustConnection, consumer_settings: Settings, fresh_name: Callable[[str], str],
-    channel: AbstractChannel, tmp_path: Path,
-) -> None:  # fmt: skip
-    name, marks, log = fresh_name("sigterm"), tmp_path / "marks.log", tmp_path / "consumer.log"
-    env = {
+def slow_consumer_env(amqp_url: str, exchange: str, name: str, tmp_path: Path, seconds: float) -> dict[str, str]:
+    return {
         **os.environ,
         "RABBITMQ_URL": amqp_url,
-        "CONSUMER_EXCHANGE": consumer_settings.exchange,
+        "CONSUMER_EXCHANGE": exchange,
         "CONSUMER_RETRY_DELAYS": "0.2,0.5",
         "CONSUMER_STATE_DIR": str(tmp_path / "state"),
         "SLOW_CONSUMER_NAME": name,
-        "SLOW_CONSUMER_MARKS": str(marks),
-        "SLOW_CONSUMER_SECONDS": "1",
+        "SLOW_CONSUMER_MARKS": str(tmp_path / "marks.log"),
+        "SLOW_CONSUMER_SECONDS": str(seconds),
     }
+
+
+@pytest.mark.parametrize(("signals", "exit_code", "marks", "left"), [
+    (1, 0, ["started 1", "finished 1"], 1),  # the message in hand is finished and acked; the next one waits
+    (2, 1, ["started 1"], 2),  # a second signal does not wait: the message in hand goes back to the queue
+])  # fmt: skip
+async def test_sigterm_mid_handler(
+    amqp_url: str, amqp: AbstractRobustConnection, consumer_settings: Settings, fresh_name: Callable[[str], str],
+    channel: AbstractChannel, tmp_path: Path, signals: int, exit_code: int, marks: list[str], left: int,
+) -> None:  # fmt: skip
+    name, log = fresh_name("sigterm"), tmp_path / "consumer.log"
+    env = slow_consumer_env(amqp_url, consumer_settings.exchange, name, tmp_path, 1 if signals == 1 else 60)
     with log.open("wb") as output:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "consumers", "run", "tests.consumer_support.slow:consumer",
             cwd=ROOT, env=env, stdout=output, stderr=output,
         )  # fmt: skip
+    marked = tmp_path / "marks.log"
     try:
         assert await eventually(lambda: "consuming queue" in log.read_text(), timeout=20), log.read_text()
         for stamp in (1, 2):
             body = b'{"sessionId":"s","timestamp":%d,"event":"sessionCreated"}' % stamp
             await publish(channel, consumer_settings.exchange, body)
-        assert await eventually(lambda: marks.exists() and "started 1" in marks.read_text())
+        assert await eventually(lambda: marked.exists() and "started 1" in marked.read_text())
         proc.send_signal(signal.SIGTERM)
+        if signals == 2:
+            assert await eventually(lambda: "finishing the messages in hand" in log.read_text())
+            proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 20)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    assert code == 0, log.read_text()
-    assert marks.read_text().splitlines() == ["started 1", "finished 1"]
-    # The first was acked (gone), the second never started and waits for the next run.
-    assert await queue_counts(amqp, name) == (1, 0)
+    assert code == exit_code, log.read_text()
+    assert marked.read_text().splitlines() == marks
+    assert await queue_counts(amqp, name) == (left, 0)
 
 
 async def test_a_deleted_queue_is_declared_again(
