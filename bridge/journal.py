@@ -58,7 +58,7 @@ class Journal:
         self.released: Position = (1, 0)  # every record before this position is confirmed by the broker
         self.pending = 0  # records on disk and not yet released
         self.problem: str | None = None  # why appends are refused right now
-        self.on_append: Callable[[], None] = lambda: None
+        self.on_append: Callable[[Entry], None] = lambda _: None
         self.active = 0
         self._fd = -1
         self._lock_fd = -1
@@ -115,7 +115,8 @@ class Journal:
         self._dirty = True
         if offset + written >= self.segment_bytes:
             self._roll()
-        self.on_append()
+        end = (segment, offset + written)
+        self.on_append(Entry((segment, offset), end, routing_key, message_id, source, received_at_ms, body))
         return segment, offset
 
     @property

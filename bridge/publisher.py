@@ -15,16 +15,13 @@ import enum
 import logging
 import random
 import time
-from datetime import UTC, datetime
-from typing import Any
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractConnection
-from aiormq.abc import DeliveredMessage
-from pamqp import commands as spec
 
 from bridge import topology
+from bridge.confirms import ConfirmedChannel
 from bridge.journal import Journal
 from bridge.metrics import Metrics
 from bridge.reader import JournalReader
@@ -50,10 +47,15 @@ class SessionEnded(Exception):
     """The broker session cannot go on; the reason is the message."""
 
 
+BATCH = 64  # while earlier messages await their confirm, wait for this many before sending more
+LINGER = 0.001  # with nothing in flight, wait this long for company before sending fewer than BATCH
+WATCHDOG = 0.5  # how often the pump looks at confirm age and broker blocks when nothing else wakes it
+
+
 @dataclasses.dataclass(slots=True)
 class _Flight:
+    tag: int
     end: Position
-    task: asyncio.Task[Any]
     sent_at: float
 
 
@@ -65,12 +67,20 @@ class Publisher:
         self.state = BrokerState.DISCONNECTED
         self._reader = JournalReader(journal, on_damage=metrics.damaged_bytes.inc)
         self._inflight: collections.deque[_Flight] = collections.deque()
+        self._staged: list[Entry] = []  # read from the journal, not sent yet
+        self._staged_at = 0.0
+        self._linger: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
         self._waiters: collections.deque[tuple[Position, asyncio.Future[None]]] = collections.deque()
         self._wake = asyncio.Event()
         self._released = asyncio.Event()
-        journal.on_append = self._wake.set
+        journal.on_append = self._appended
         metrics.watch(metrics.broker_connected, lambda: float(self.state in _UP))
         metrics.watch(metrics.broker_blocked, lambda: float(self.state is BrokerState.BLOCKED))
+
+    def _appended(self, entry: Entry) -> None:
+        self._reader.appended(entry)
+        self._wake.set()
 
     def confirmed(self, position: Position) -> asyncio.Future[None]:
         """A future that completes once the entry starting at `position` is confirmed (BRIDGE_ACK=confirm)."""
@@ -131,14 +141,15 @@ class Publisher:
                 await topology.declare(connection, self.settings)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
                 underlay = await channel.get_underlay_channel()
+            confirmed = ConfirmedChannel(underlay, self.settings.exchange, self._wake.set)
             self.state = BrokerState.CONNECTED
             log.warning("connected to the broker; %d events to publish from the journal", self.journal.pending)
-            await self._pump(connection, underlay)
+            await self._pump(connection, confirmed)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 2.0)
 
-    async def _pump(self, connection: AbstractConnection, channel: aiormq.abc.AbstractChannel) -> None:
+    async def _pump(self, connection: AbstractConnection, channel: ConfirmedChannel) -> None:
         lost: list[str] = []
 
         def on_close(*args: object) -> None:
@@ -147,63 +158,73 @@ class Publisher:
             self._wake.set()
 
         connection.close_callbacks.add(on_close)
-        while True:
-            self._wake.clear()
-            if lost or channel.is_closed:
-                raise SessionEnded(lost[0] if lost else "channel closed")
-            self._reap()
-            self._fill(channel)
-            timeout = self._stuck_for(connection)
-            if not self._wake.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(timeout):
-                        await self._wake.wait()
+        self._watchdog = asyncio.get_running_loop().call_later(WATCHDOG, self._watch)
+        try:
+            while True:
+                self._wake.clear()
+                if lost or channel.closed:
+                    raise SessionEnded(lost[0] if lost else "channel closed")
+                self._reap(channel)
+                self._fill(channel)
+                self._check_stuck(connection)
+                if not self._wake.is_set():
+                    await self._wake.wait()
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            if self._linger is not None:
+                self._linger.cancel()
+                self._linger = None
 
-    def _fill(self, channel: aiormq.abc.AbstractChannel) -> None:
-        room = self.settings.publish_window - len(self._inflight)
-        if room <= 0:
+    def _watch(self) -> None:
+        self._wake.set()
+        self._watchdog = asyncio.get_running_loop().call_later(WATCHDOG, self._watch)
+
+    def _fill(self, channel: ConfirmedChannel) -> None:
+        room = self.settings.publish_window - len(self._inflight) - len(self._staged)
+        if room > 0:
+            fresh = self._reader.read(room)
+            if fresh and not self._staged:
+                self._staged_at = time.monotonic()
+            self._staged += fresh
+        if not self._staged:
             return
-        now = time.monotonic()
-        for entry in self._reader.read(room):
-            task = asyncio.ensure_future(
-                channel.basic_publish(
-                    entry.body,
-                    exchange=self.settings.exchange,
-                    routing_key=entry.routing_key,
-                    properties=_properties(entry),
-                    mandatory=True,
-                )
-            )
-            task.add_done_callback(self._landed)
-            self._inflight.append(_Flight(entry.end, task, now))
+        # Batches: the broker and we pay for one write and one ack per batch, not per event. Confirms clock
+        # them: while some are in flight, wait for a batch worth sending; with none, linger a moment at most.
+        if len(self._staged) < BATCH:
+            if self._inflight:
+                return
+            wait = self._staged_at + LINGER - time.monotonic()
+            if wait > 0:
+                if self._linger is None:
+                    self._linger = asyncio.get_running_loop().call_later(wait, self._lingered)
+                return
+        entries, self._staged = self._staged, []
+        channel.publish(entries)
+        now, tag = time.monotonic(), channel.published - len(entries)
+        for entry in entries:
+            tag += 1
+            self._inflight.append(_Flight(tag, entry.end, now))
 
-    def _landed(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled():
-            task.exception()  # retrieved here; _reap raises it in order
+    def _lingered(self) -> None:
+        self._linger = None
         self._wake.set()
 
-    def _reap(self) -> None:
-        """Release the confirmed entries at the head of the window; end the session on the first failure."""
-        count, upto, now = 0, None, time.monotonic()
-        try:
-            while self._inflight and self._inflight[0].task.done():
-                flight = self._inflight[0]
-                if flight.task.cancelled():
-                    raise SessionEnded("publish cancelled")
-                exc = flight.task.exception()
-                if isinstance(exc, aiormq.exceptions.DeliveryError):
-                    raise SessionEnded("the broker refused a message (nack)")
-                if exc is not None:
-                    raise exc
-                if isinstance(flight.task.result(), DeliveredMessage):
-                    self.metrics.returned.inc()
-                    log.error("the broker returned an event as unroutable: is the alternate exchange missing?")
-                self._inflight.popleft()
-                self.metrics.confirm_seconds.observe(now - flight.sent_at)
-                count, upto = count + 1, flight.end
-        finally:
-            if upto is not None:
-                self._release(upto, count)
+    def _reap(self, channel: ConfirmedChannel) -> None:
+        """Release the confirmed entries at the head of the window; end the session when the broker refused one."""
+        if channel.returned:
+            self.metrics.returned.inc(channel.returned)
+            log.error("the broker returned %d events as unroutable: is the alternate exchange gone?", channel.returned)
+            channel.returned = 0
+        confirmed, count, upto, now = channel.confirmed, 0, None, time.monotonic()
+        while self._inflight and self._inflight[0].tag <= confirmed:
+            flight = self._inflight.popleft()
+            self.metrics.confirm_seconds.observe(now - flight.sent_at)
+            count, upto = count + 1, flight.end
+        if upto is not None:
+            self._release(upto, count)
+        if channel.refused:
+            raise SessionEnded("the broker refused a message (nack)")
 
     def _release(self, upto: Position, count: int) -> None:
         self.journal.release(upto, count)
@@ -215,19 +236,16 @@ class Publisher:
                 future.set_result(None)
         self._released.set()
 
-    def _stuck_for(self, connection: AbstractConnection) -> float | None:
-        """How long to wait before looking again (None: until woken); ends the session when confirms stopped."""
+    def _check_stuck(self, connection: AbstractConnection) -> None:
+        """Follow the broker's publisher blocks, and end the session when confirms stopped coming."""
         blocked = _blocked(connection)
         if blocked != (self.state is BrokerState.BLOCKED):
             self._blocked_changed(blocked)
-        if blocked:
-            return 1.0  # a blocked broker sends no frame we could wait on when it lifts the block
-        if not self._inflight:
-            return None
+        if blocked or not self._inflight:
+            return
         age = time.monotonic() - self._inflight[0].sent_at
-        if age < self.settings.confirm_timeout:
-            return self.settings.confirm_timeout - age
-        raise SessionEnded(f"no confirm from the broker for {age:.1f}s")
+        if age >= self.settings.confirm_timeout:
+            raise SessionEnded(f"no confirm from the broker for {age:.1f}s")
 
     def _blocked_changed(self, blocked: bool) -> None:
         if blocked:
@@ -241,26 +259,14 @@ class Publisher:
             flight.sent_at = now
 
     def _rewind(self) -> None:
-        for flight in self._inflight:
-            flight.task.cancel()
         self._inflight.clear()
+        self._staged.clear()
         self._reader.seek(self.journal.released)
 
     def close(self) -> None:
         self._reader.close()
         for _, future in self._waiters:
             future.cancel()
-
-
-def _properties(entry: Entry) -> spec.Basic.Properties:
-    return spec.Basic.Properties(
-        content_type="application/json",
-        delivery_mode=2,
-        message_id=entry.message_id,
-        timestamp=datetime.fromtimestamp(entry.received_at_ms // 1000, UTC),
-        app_id=APP_ID,
-        headers={"x-source": entry.source.label, "x-received-at": entry.received_at_ms},
-    )
 
 
 def _blocked(connection: AbstractConnection) -> bool:

@@ -1,7 +1,12 @@
-"""Reads the journal in order, from any position, for the publisher: the backlog stays on disk, not in memory."""
+"""Reads the journal in order, from any position, for the publisher: the backlog stays on disk, not in memory.
+
+While the publisher keeps up, the entries just appended are handed over in memory as well (up to a bound), so
+the common case costs no read and no decode; as soon as it falls behind, it reads from disk again.
+"""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -12,6 +17,8 @@ from bridge.records import Entry, Position, Skipped
 
 log = logging.getLogger(__name__)
 
+LIVE_TAIL = 4096  # entries held in memory for a publisher that keeps up; past that, it reads from disk
+
 
 class JournalReader:
     def __init__(self, journal: Journal, on_damage: Callable[[int], None] = lambda _: None) -> None:
@@ -21,17 +28,35 @@ class JournalReader:
         self._items: Iterator[Entry | Skipped] | None = None
         self._fd = -1
         self._fd_segment = 0
+        self._tail: collections.deque[Entry] = collections.deque()
+        self._tail_next: Position | None = None  # where the next appended entry must start to join the tail
 
     def seek(self, position: Position) -> None:
         self.position = position
         self._items = None
+        self._tail.clear()
+        self._tail_next = None
+
+    def appended(self, entry: Entry) -> None:
+        """The journal just wrote `entry`: keep it if it follows what we hold or were about to read."""
+        if entry.start == self._tail_next and len(self._tail) < LIVE_TAIL:
+            self._tail.append(entry)
+            self._tail_next = entry.end
+        else:
+            self._tail_next = None  # a gap (a new segment, or we fell behind): disk takes over from here
 
     def read(self, limit: int) -> list[Entry]:
         """Up to `limit` entries after the current position; fewer when the reader has caught up."""
         entries: list[Entry] = []
         while len(entries) < limit:
+            if self._tail:
+                entry = self._tail.popleft()
+                entries.append(entry)
+                self.position = entry.end
+                continue
             item = self._next()
             if item is None:
+                self._tail_next = self.position  # caught up with the disk: follow appends in memory
                 break
             if isinstance(item, Skipped):
                 self._skip(item)

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from starlette.applications import Starlette
 
-from bridge.app import Ingress, create_app
+from bridge.app import BridgeApp, Ingress, create_app
 from bridge.journal import Journal
 from bridge.protocol import guarded_protocol
 from bridge.settings import Settings
@@ -43,7 +42,7 @@ def open_journal(settings: Settings) -> Journal:
 @dataclasses.dataclass
 class Running:
     url: str
-    app: Starlette
+    app: BridgeApp
     settings: Settings
     server: uvicorn.Server
 
@@ -66,7 +65,9 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         protocol = guarded_protocol(settings.header_timeout)
-        config = uvicorn.Config(app, lifespan="on", access_log=False, log_config=None, http=protocol)
+        config = uvicorn.Config(
+            app, lifespan="on", access_log=False, log_config=None, http=protocol, proxy_headers=False
+        )
         server = uvicorn.Server(config)
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         task = asyncio.create_task(server.serve(sockets=[sock]))
