@@ -163,8 +163,18 @@ class _Reader:
 
     def webhook_headers(self, name: str) -> tuple[tuple[str, str], ...]:
         # OpenVidu's own format: ["Authorization: Basic abc", "X-Other: v"], split on the first ": ".
-        # The error never echoes the value: it usually holds a secret.
-        value = self.json(name)
+        # OpenVidu's .env templates write it shell-escaped ([\"Authorization:\ Basic\ abc\"]); that form is
+        # accepted too, so the value can be pasted as it is. Errors never echo the value: it holds a secret.
+        raw = self.raw(name)
+        if raw is not None and raw.startswith("[\\"):
+            return self._headers(name, re.sub(r"\\(.)", r"\1", raw))
+        return self._headers(name, raw)
+
+    def _headers(self, name: str, raw: str | None) -> tuple[tuple[str, str], ...]:
+        try:
+            value = orjson.loads(raw) if raw is not None else None
+        except orjson.JSONDecodeError:
+            raise ConfigError(f"{name} must be valid JSON") from None
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):

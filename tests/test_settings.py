@@ -77,6 +77,12 @@ def test_every_variable_is_read() -> None:
     assert settings.log_level == "WARNING"
 
 
+def test_headers_pasted_shell_escaped_from_an_openvidu_env_file_are_understood() -> None:
+    escaped = r'[\"Authorization:\ Basic\ T1BFTlZJRFVBUFA6TVlfU0VDUkVU\"]'
+    settings = Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": escaped})
+    assert settings.webhook_headers == (("authorization", "Basic T1BFTlZJRFVBUFA6TVlfU0VDUkVU"),)
+
+
 def test_the_same_header_twice_keeps_the_last_as_openvidu_does() -> None:
     settings = Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": '["Authorization: one", "authorization: two"]'})
     assert settings.webhook_headers == (("authorization", "two"),)
