@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 from bench.measure import ProcessGone
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -118,6 +121,24 @@ class Server:
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
+
+
+async def guarded(awaitable: Awaitable[T], servers: Sequence[Server]) -> T:
+    """Await `awaitable`, but fail at once if one of `servers` exits meanwhile (rather than wait for a timeout)."""
+    work = asyncio.ensure_future(awaitable)
+    exits = {asyncio.ensure_future(s.proc.wait()): s for s in servers if s.proc is not None}
+    try:
+        await asyncio.wait([work, *exits], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for exit_ in exits:
+            exit_.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+    gone = next(s for e, s in exits.items() if e.done() and not e.cancelled())
+    raise ProcessGone(f"{gone.name} exited with {gone.proc.returncode if gone.proc else '?'}; see {gone.log}")
 
 
 def server_for(contender: Contender, exchange: str, work: Path, amqp_url: str = AMQP_URL, tag: str = "") -> Server:

@@ -47,7 +47,11 @@ async def wrk(url: str, connections: int, seconds: float, base: int, work: Path)
     proc = await asyncio.create_subprocess_exec(
         *argv, "--", str(table), str(base), "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, err = await proc.communicate()
+    try:
+        out, err = await proc.communicate()
+    except asyncio.CancelledError:
+        proc.kill()
+        raise
     ended = time.monotonic()
     line = next((ln for ln in out.decode().splitlines() if ln.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
@@ -88,7 +92,12 @@ async def open_loop(url: str, rate: float, seconds: float, base: int, work: Path
     out = work / "openloop.json"
     argv = [sys.executable, "-m", "bench.openloop", url, "--rate", str(rate), "--seconds", str(seconds)]
     proc = await asyncio.create_subprocess_exec(*argv, "--base", str(base), "--out", str(out))
-    if await proc.wait() != 0:
+    try:
+        await proc.wait()
+    except asyncio.CancelledError:
+        proc.kill()
+        raise
+    if proc.returncode != 0:
         raise RuntimeError(f"bench.openloop failed with {proc.returncode}")
     r: dict[str, Any] = orjson.loads(out.read_bytes())
     latency, lag = r["latency_us"], r["lag_us"]

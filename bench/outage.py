@@ -16,7 +16,7 @@ from typing import Any
 from bench import load
 from bench.bodies import Bodies
 from bench.broker import Broker
-from bench.contenders import Contender, by_name, server_for
+from bench.contenders import Contender, by_name, guarded, server_for
 from bench.measure import ProcessWatch, percentile
 from bench.proxy import Proxy
 from bench.runs import DELIVERY_WITHIN, Arrivals, say
@@ -36,41 +36,37 @@ class Timeline:
 
 
 async def outage(broker: Broker, work: Path, timeline: Timeline, rate: float = 1000) -> dict[str, Any]:
-    proxy = await Proxy.start(broker.url)
-    try:
-        async with broker.sink(contract=True) as sink:
-            base = by_name("bridge")
-            contender = Contender("bridge-outage", "bridge", {**base.env, "BRIDGE_CONFIRM_TIMEOUT": "2"})
-            bridge = server_for(contender, sink.exchange, work, amqp_url=proxy.url(broker.url))
-            await bridge.start()
-            try:
-                bodies = Bodies(load.base_stamp())
-                arrivals = Arrivals(bodies)
-                await sink.consume(arrivals.add)
-                watch = ProcessWatch([bridge.pid], every=1.0).start()
-                journal = JournalWatch(work / "journals" / contender.name, watch.t0).start()
-                generator = asyncio.create_task(
-                    load.open_loop(bridge.webhook, rate, timeline.seconds, bodies.base, work)
-                )
-                await asyncio.sleep(0.5 + timeline.warm)  # the generator needs ~0.5 s to start
-                say(f"  outage: cutting the bridge's broker connection for {timeline.cut:.0f}s")
-                cut_at = time.monotonic_ns()
-                await proxy.command("cut")
-                await asyncio.sleep(timeline.cut)
-                restored_at = time.monotonic_ns()
-                await proxy.command("restore")
-                say("  outage: restored")
-                run = await generator
-                wanted = set(range(run.total)) - set(run.not_ok)
-                await arrivals.wait_for(wanted, DELIVERY_WITHIN)
-                usage = await watch.stop()
-                await journal.stop()
-                await asyncio.sleep(0.5)
-                await sink.stop_consuming()
-            finally:
-                await bridge.stop()
-    finally:
-        await proxy.stop()
+    async with contextlib.AsyncExitStack() as stack:
+        proxy = await Proxy.start(broker.url)
+        stack.push_async_callback(proxy.stop)
+        sink = await stack.enter_async_context(broker.sink(contract=True))
+        base = by_name("bridge")
+        contender = Contender("bridge-outage", "bridge", {**base.env, "BRIDGE_CONFIRM_TIMEOUT": "2"})
+        bridge = server_for(contender, sink.exchange, work, amqp_url=proxy.url(broker.url))
+        stack.push_async_callback(bridge.stop)
+        await bridge.start()
+        bodies = Bodies(load.base_stamp())
+        arrivals = Arrivals(bodies)
+        await sink.consume(arrivals.add)
+        watch = ProcessWatch([bridge.pid], every=1.0).start()
+        journal = JournalWatch(work / "journals" / contender.name, watch.t0).start()
+        stack.push_async_callback(journal.stop)
+        generator = asyncio.create_task(load.open_loop(bridge.webhook, rate, timeline.seconds, bodies.base, work))
+        stack.callback(generator.cancel)
+        await guarded(asyncio.sleep(0.5 + timeline.warm), [bridge])  # the generator needs ~0.5 s to start
+        say(f"  outage: cutting the bridge's broker connection for {timeline.cut:.0f}s")
+        cut_at = time.monotonic_ns()
+        await proxy.command("cut")
+        await guarded(asyncio.sleep(timeline.cut), [bridge])
+        restored_at = time.monotonic_ns()
+        await proxy.command("restore")
+        say("  outage: restored")
+        run = await guarded(generator, [bridge])
+        wanted = set(range(run.total)) - set(run.not_ok)
+        await guarded(arrivals.wait_for(wanted, DELIVERY_WITHIN), [bridge])
+        usage = await watch.stop()
+        await asyncio.sleep(0.5)  # late duplicates
+        await sink.stop_consuming()
     t0_ns = int(watch.t0 * 1e9)
     cut_s, restored_s = (cut_at - t0_ns) / 1e9, (restored_at - t0_ns) / 1e9
     during = [rss for t, rss in usage.rss_samples if cut_s <= t <= restored_s]

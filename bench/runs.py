@@ -12,7 +12,7 @@ from typing import Any
 from bench import load
 from bench.bodies import Bodies
 from bench.broker import Broker, Sink, settle, wait_for_count
-from bench.contenders import Contender, Server, server_for
+from bench.contenders import Contender, Server, guarded, server_for
 from bench.measure import ProcessWatch, Usage, percentile
 
 DELIVERY_WITHIN = 180.0  # seconds a backlog may take to reach the queue before the run counts as failed
@@ -33,39 +33,39 @@ async def contender_runs(
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"about": contender.about}
     async with running(contender, broker, work) as (server, sink):
-        await warm_up(server.webhook, sink, work)
+        await warm_up(server.webhook, [server], sink, work)
         for name in contender.loads:
             if name not in loads:
                 continue
             spec = loads[name]
             if spec["kind"] == "closed":
-                results[name] = await closed(server.webhook, [server.pid], sink, spec["connections"], seconds, work)
+                results[name] = await closed(server.webhook, [server], sink, spec["connections"], seconds, work)
             else:
-                results[name] = await fixed_rate(server.webhook, [server.pid], sink, spec["rate"], seconds, work)
+                results[name] = await fixed_rate(server.webhook, [server], sink, spec["rate"], seconds, work)
             server.check_alive()
             say(f"  {contender.name} {name}: {brief(results[name])}")
     return results
 
 
-async def warm_up(url: str, sink: Sink | None, work: Path) -> None:
+async def warm_up(url: str, servers: list[Server], sink: Sink | None, work: Path) -> None:
     """A second of load so imports, caches and the broker channel are warm, then an empty queue."""
-    await load.wrk(url, 8, 1, load.base_stamp(), work)
+    await guarded(load.wrk(url, 8, 1, load.base_stamp(), work), servers)
     if sink is not None:
-        await settle(sink, quiet=0.5)
+        await guarded(settle(sink, quiet=0.5), servers)
         await sink.purge()
 
 
 async def closed(
-    url: str, pids: list[int], sink: Sink | None, connections: int, seconds: float, work: Path
+    url: str, servers: list[Server], sink: Sink | None, connections: int, seconds: float, work: Path
 ) -> dict[str, Any]:
     """wrk with `connections` connections; the rate counts only what is in the queue, by when it is there."""
     if sink is not None:
         await sink.purge()
-    watch = ProcessWatch(pids).start()
-    run = await load.wrk(url, connections, seconds, load.base_stamp(), work)
+    watch = ProcessWatch([s.pid for s in servers]).start()
+    run = await guarded(load.wrk(url, connections, seconds, load.base_stamp(), work), servers)
     done, delivered = run.ended, None
     if sink is not None:
-        count, done = await wait_for_count(sink, run.ok, DELIVERY_WITHIN, every=0.02)
+        count, done = await guarded(wait_for_count(sink, run.ok, DELIVERY_WITHIN, every=0.02), servers)
         delivered = count >= run.ok
     usage = await watch.stop()
     result: dict[str, Any] = {
@@ -89,7 +89,7 @@ async def closed(
 
 
 async def fixed_rate(
-    url: str, pids: list[int], sink: Sink | None, rate: float, seconds: float, work: Path
+    url: str, servers: list[Server], sink: Sink | None, rate: float, seconds: float, work: Path
 ) -> dict[str, Any]:
     """Open-loop load at `rate`; every body is consumed and matched to its request for e2e latency and loss."""
     bodies = Bodies(load.base_stamp())
@@ -97,8 +97,8 @@ async def fixed_rate(
     if sink is not None:
         await sink.purge()
         await sink.consume(arrivals.add)
-    watch = ProcessWatch(pids).start()
-    run = await load.open_loop(url, rate, seconds, bodies.base, work)
+    watch = ProcessWatch([s.pid for s in servers]).start()
+    run = await guarded(load.open_loop(url, rate, seconds, bodies.base, work), servers)
     result: dict[str, Any] = {
         "rate": rate,
         "total": run.total,
@@ -113,7 +113,7 @@ async def fixed_rate(
     }
     if sink is not None:
         wanted = set(range(run.total)) - set(run.not_ok)
-        await arrivals.wait_for(wanted, DELIVERY_WITHIN)
+        await guarded(arrivals.wait_for(wanted, DELIVERY_WITHIN), servers)
         usage = await watch.stop()
         await asyncio.sleep(0.5)  # late duplicates
         await sink.stop_consuming()

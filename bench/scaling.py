@@ -21,7 +21,7 @@ async def scaling(broker: Broker, work: Path, seconds: float, connections: int =
                 await bridges[count - 1].start()
                 front = await haproxy([b.port for b in bridges[:count]], work).start()
                 try:
-                    await warm_up(front.webhook, sink, work)
+                    await warm_up(front.webhook, [front, *bridges[:count]], sink, work)
                     results[str(count)] = await _measure(front, bridges[:count], sink, connections, seconds, work)
                 finally:
                     await front.stop()
@@ -36,6 +36,6 @@ async def _measure(
     front: Server, bridges: list[Server], sink: Any, connections: int, seconds: float, work: Path
 ) -> dict[str, Any]:
     haproxy_cpu = cpu_seconds(front.pid)
-    result = await closed(front.webhook, [b.pid for b in bridges], sink, connections, seconds, work)
+    result = await closed(front.webhook, bridges, sink, connections, seconds, work)
     result["haproxy_cpu_s_per_1k"] = (cpu_seconds(front.pid) - haproxy_cpu) / max(result["ok"], 1) * 1000
     return result
