@@ -67,6 +67,7 @@ class Senders:
         self.accepted: list[Sent] = []
         self.statuses: collections.Counter[int] = collections.Counter()
         self.connection_errors = 0
+        self.slowest = 0.0  # the longest one event took to be answered, retries included
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -97,6 +98,7 @@ class Senders:
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))  # pacing to the offered rate
 
     async def _post_until_answered(self, client: httpx.AsyncClient, sender: int, seq: int, body: bytes) -> None:
+        started = time.monotonic()
         while not self._stopping.is_set():
             try:
                 response = await client.post(self.url, content=body, headers=self.headers)
@@ -105,6 +107,7 @@ class Senders:
                 await asyncio.sleep(0.02)  # back off a little, as a sender whose peer is down would
                 continue
             self.statuses[response.status_code] += 1
+            self.slowest = max(self.slowest, time.monotonic() - started)
             if response.status_code == 200:
                 self.accepted.append(Sent(sender, seq, hashlib.sha256(body).hexdigest()))
             return
