@@ -93,36 +93,44 @@ def notification(event: Event) -> dict[str, Any] | None:
     }
 
 
-def create_notifier(settings: NotifierSettings, name: str = "recording-notifier") -> Consumer:
-    clients: list[httpx.AsyncClient] = []
+class _Notifier:
+    """The HTTP side: a client open while the consumer runs, one POST per notification."""
+
+    def __init__(self, settings: NotifierSettings) -> None:
+        self.settings = settings
+        self.client: httpx.AsyncClient | None = None
 
     @contextlib.asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        if not settings.url:
+    async def running(self) -> AsyncIterator[None]:
+        if not self.settings.url:
             raise ConfigError("RECORDING_NOTIFY_URL is not set: the recording notifier needs a URL to POST to")
-        async with httpx.AsyncClient(timeout=settings.timeout, headers=dict(settings.headers)) as client:
-            clients.append(client)
+        async with httpx.AsyncClient(timeout=self.settings.timeout, headers=dict(self.settings.headers)) as client:
+            self.client = client
             try:
                 yield
             finally:
-                clients.clear()
+                self.client = None
 
-    consumer = Consumer(name, lifespan=lifespan)
-
-    @consumer.on("recordingStatusChanged", "egress_ended", once=True)
-    async def notify(event: Event) -> None:
+    async def notify(self, event: Event) -> None:
         payload = notification(event)
-        if payload is None or settings.url is None:
+        if payload is None:
             return
-        target = httpx.URL(settings.url).host  # never the whole URL in a log line: it may carry a secret
+        if self.client is None or self.settings.url is None:
+            raise Retry("the notifier is not running (its lifespan opens the HTTP client)")
+        target = httpx.URL(self.settings.url).host  # never the whole URL in a log line: it may carry a secret
         headers = {"Content-Type": "application/json", "Idempotency-Key": event.message_id}
         try:
-            response = await clients[0].post(settings.url, content=orjson.dumps(payload), headers=headers)
+            response = await self.client.post(self.settings.url, content=orjson.dumps(payload), headers=headers)
         except httpx.HTTPError as exc:
             raise Retry(f"POST to {target} failed: {type(exc).__name__}: {exc}") from None
         if not response.is_success:
             raise Retry(f"POST to {target} answered {response.status_code}")
 
+
+def create_notifier(settings: NotifierSettings, name: str = "recording-notifier") -> Consumer:
+    notifier = _Notifier(settings)
+    consumer = Consumer(name, lifespan=notifier.running)
+    consumer.on("recordingStatusChanged", "egress_ended", once=True)(notifier.notify)
     return consumer
 
 
