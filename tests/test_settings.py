@@ -78,7 +78,7 @@ def test_every_variable_is_read() -> None:
 
 
 def test_headers_pasted_shell_escaped_from_an_openvidu_env_file_are_understood() -> None:
-    escaped = r'[\"Authorization:\ Basic\ T1BFTlZJRFVBUFA6TVlfU0VDUkVU\"]'
+    escaped = r"[\"Authorization:\ Basic\ T1BFTlZJRFVBUFA6TVlfU0VDUkVU\"]"
     settings = Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": escaped})
     assert settings.webhook_headers == (("authorization", "Basic T1BFTlZJRFVBUFA6TVlfU0VDUkVU"),)
 
