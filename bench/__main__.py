@@ -40,6 +40,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="3 s per load; outage and scaling only if --only asks")
     parser.add_argument("--seconds", type=float, help="seconds per load (default 10, --quick 3)")
     parser.add_argument("--cut", type=float, help="seconds the broker is cut in the outage run (default 60, quick 10)")
+    parser.add_argument("--profile", action="store_true", help="py-spy each load: bench/work/profiles/*.txt")
     parser.add_argument("--amqp", default=AMQP_URL, help="the broker (never stopped; only bench-* names are made)")
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
@@ -49,7 +50,9 @@ def options() -> argparse.Namespace:
         parser.error(f"unknown in --only: {', '.join(sorted(unknown))}")
     if unknown := set(args.loads.split(",")) - set(LOADS):
         parser.error(f"unknown in --loads: {', '.join(sorted(unknown))}")
-    args.full = not args.only and not args.quick and args.seconds == 10 and args.loads == "seq,c32,rate"
+    args.full = (
+        not args.only and not args.quick and not args.profile and args.seconds == 10 and args.loads == "seq,c32,rate"
+    )
     return args
 
 
@@ -62,7 +65,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for contender in CONTENDERS:
             if contender.name in args.wanted:
                 say(f"{contender.name}: {contender.about}")
-                runs = await attempt(lambda c=contender: contender_runs(c, broker, WORK, loads, args.seconds))
+                runs = await attempt(
+                    lambda c=contender: contender_runs(c, broker, WORK, loads, args.seconds, args.profile)
+                )
                 results["contenders"][contender.name] = runs
         if "outage" in args.wanted:
             say(f"outage: bridge at 1,000 req/s, broker cut for {args.cut:.0f}s")

@@ -24,6 +24,10 @@ def _times(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def _check(value: float | None, ok: bool | None, shown: str) -> str:
     if value is None or ok is None:
         return "-"
@@ -55,26 +59,39 @@ def throughput(results: dict[str, Any]) -> list[str]:
         "## Throughput",
         "",
         "| contender | delivered/s, 1 conn | x ceiling | delivered/s, 32 conns | x ceiling | x naive "
-        "| answered/s @32 | p50 / p99 ms @32 | CPU s per 1k events @32 | peak RSS MiB | lost |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| answered/s @32 | p50 / p99 ms @32 | CPU s per 1k events @32 | broker CPU s per 1k @32 | 2 cores busy @32 "
+        "| peak RSS MiB | lost |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     ceil_seq, ceil_32 = _get(results, "ceiling", "seq", "rate"), _get(results, "ceiling", "c32", "rate")
     naive_32 = _get(results, "naive", "c32", "rate")
     for name, runs in results["contenders"].items():
         if "error" in runs:
-            rows.append(f"| {name} | failed: {runs['error']} |||||||||| ")
+            rows.append(f"| {name} | failed: {runs['error']} |||||||||||| ")
             continue
-        seq, c32 = _get(results, name, "seq", "rate"), _get(results, name, "c32", "rate")
+
+        def at32(key: str, name: str = name) -> float | None:
+            return _get(results, name, "c32", key)
+
+        seq, c32 = _get(results, name, "seq", "rate"), at32("rate")
         lost = [runs[load].get("lost") for load in ("seq", "c32", "rate") if load in runs]
         rss = max((runs[load]["rss_max_mib"] for load in ("seq", "c32", "rate") if load in runs), default=None)
-        rows.append(
-            f"| {name} | {_num(seq)} | {_times(_ratio(seq, ceil_seq))} | {_num(c32)} | "
-            f"{_times(_ratio(c32, ceil_32))} | {_times(_ratio(c32, naive_32))} | "
-            f"{_num(_get(results, name, 'c32', 'answered_rps'))} | "
-            f"{_num(_get(results, name, 'c32', 'p50_ms'), 2)} / {_num(_get(results, name, 'c32', 'p99_ms'), 2)} | "
-            f"{_num(_get(results, name, 'c32', 'cpu_s_per_1k'), 3)} | {_num(rss)} | "
-            f"{'n/a' if all(v is None for v in lost) else sum(v or 0 for v in lost)} |"
-        )
+        cells = [
+            name,
+            _num(seq),
+            _times(_ratio(seq, ceil_seq)),
+            _num(c32),
+            _times(_ratio(c32, ceil_32)),
+            _times(_ratio(c32, naive_32)),
+            _num(at32("answered_rps")),
+            f"{_num(at32('p50_ms'), 2)} / {_num(at32('p99_ms'), 2)}",
+            _num(at32("cpu_s_per_1k"), 3),
+            _num(at32("broker_cpu_s_per_1k"), 3),
+            _pct(at32("machine_busy")),
+            _num(rss),
+            "n/a" if all(v is None for v in lost) else str(sum(v or 0 for v in lost)),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
     return [*rows, ""]
 
 
@@ -83,8 +100,8 @@ def latency(results: dict[str, Any]) -> list[str]:
         "## Latency at 1,000 req/s offered (open loop)",
         "",
         "| contender | p50 ms | p99 ms | p99 x ceiling | p99.9 ms | e2e p50 ms | e2e p99 ms | e2e max ms "
-        "| answers | lost | duplicates | CPU s per 1k events |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|",
+        "| answers | lost | duplicates | CPU s per 1k events | 2 cores busy |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|",
     ]
     ceil_p99 = _get(results, "ceiling", "rate", "p99_ms")
     for name, runs in results["contenders"].items():
@@ -96,7 +113,7 @@ def latency(results: dict[str, Any]) -> list[str]:
             f"| {name} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {_times(_ratio(r['p99_ms'], ceil_p99))} | "
             f"{r['p999_ms']:.2f} | {_num(r.get('e2e_p50_ms'), 2)} | {_num(r.get('e2e_p99_ms'), 2)} | "
             f"{_num(r.get('e2e_max_ms'), 1)} | {answers} | {_num(r.get('lost'))} | {_num(r.get('duplicates'))} | "
-            f"{r['cpu_s_per_1k']:.3f} |"
+            f"{r['cpu_s_per_1k']:.3f} | {_pct(r.get('machine_busy'))} |"
         )
     return [*rows, ""]
 
@@ -172,13 +189,14 @@ def scaling(results: dict[str, Any]) -> list[str]:
         "## Scaling: bridge processes behind haproxy (round robin, health check on /readyz), 32 connections",
         "",
         "| bridges | delivered/s | x 1 bridge | answered/s | p50 / p99 ms | bridges' CPU s per 1k events "
-        "| haproxy CPU s per 1k events | bridges' RSS MiB |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| haproxy CPU s per 1k events | 2 cores busy | bridges' RSS MiB |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for count, r in s.items():
         rows.append(
             f"| {count} | {r['rate']:,.0f} | {_times(_ratio(r['rate'], one))} | {r['answered_rps']:,.0f} | "
             f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} | {r['cpu_s_per_1k']:.3f} | {r['haproxy_cpu_s_per_1k']:.3f} | "
+            f"{_pct(r.get('machine_busy'))} | "
             f"{r['rss_max_mib']:.0f} |"
         )
     direct = _get(results, "bridge", "c32", "rate")

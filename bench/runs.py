@@ -14,6 +14,7 @@ from bench.bodies import Bodies
 from bench.broker import Broker, Sink, settle, wait_for_count
 from bench.contenders import Contender, Server, guarded, server_for
 from bench.measure import ProcessWatch, Usage, percentile
+from bench.profile import Profiler
 
 DELIVERY_WITHIN = 180.0  # seconds a backlog may take to reach the queue before the run counts as failed
 
@@ -29,7 +30,7 @@ async def running(contender: Contender, broker: Broker, work: Path) -> AsyncIter
 
 
 async def contender_runs(
-    contender: Contender, broker: Broker, work: Path, loads: dict[str, Any], seconds: float
+    contender: Contender, broker: Broker, work: Path, loads: dict[str, Any], seconds: float, profile: bool = False
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"about": contender.about}
     async with running(contender, broker, work) as (server, sink):
@@ -38,10 +39,17 @@ async def contender_runs(
             if name not in loads:
                 continue
             spec = loads[name]
+            profiler = (
+                await Profiler(server.pid, work / "profiles" / f"{contender.name}-{name}.raw").start()
+                if profile
+                else None
+            )
             if spec["kind"] == "closed":
                 results[name] = await closed(server.webhook, [server], sink, spec["connections"], seconds, work)
             else:
                 results[name] = await fixed_rate(server.webhook, [server], sink, spec["rate"], seconds, work)
+            if profiler is not None:
+                await profiler.stop()
             server.check_alive()
             say(f"  {contender.name} {name}: {brief(results[name])}")
     return results
@@ -163,10 +171,13 @@ class Arrivals:
 
 
 def _usage(usage: Usage, events: int) -> dict[str, Any]:
+    broker = usage.broker_cpu_seconds
     return {
         "cpu_s": usage.cpu_seconds,
         "cpu_s_per_1k": usage.cpu_seconds / events * 1000 if events else 0.0,
         "rss_max_mib": usage.rss_max / (1 << 20),
+        "broker_cpu_s_per_1k": broker / events * 1000 if events and broker is not None else None,
+        "machine_busy": usage.machine_busy,
     }
 
 
@@ -177,7 +188,7 @@ def brief(r: dict[str, Any]) -> str:
         parts.append(f"e2e p99 {r['e2e_p99_ms']:.1f} ms")
     if "lost" in r:
         parts.append(f"lost {r['lost']}")
-    parts.append(f"cpu {r['cpu_s_per_1k']:.3f} s/1k rss {r['rss_max_mib']:.0f} MiB")
+    parts.append(f"cpu {r['cpu_s_per_1k']:.3f} s/1k rss {r['rss_max_mib']:.0f} MiB busy {r['machine_busy']:.0%}")
     return ", ".join(parts)
 
 
