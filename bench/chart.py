@@ -12,12 +12,16 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2g}"
+
+
 def _bars(ax: Axes, names: list[str], series: dict[str, list[float]], ylabel: str) -> None:
     width = 0.8 / max(len(series), 1)
     for i, (label, values) in enumerate(series.items()):
         xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(names))]
         bars = ax.bar(xs, values, width, label=label)
-        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
+        ax.bar_label(bars, fmt=_label, fontsize=7, padding=1)
     ax.set_xticks(range(len(names)), names, rotation=15, fontsize=8)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
@@ -26,9 +30,11 @@ def _bars(ax: Axes, names: list[str], series: dict[str, list[float]], ylabel: st
 
 def throughput(ax: Axes, contenders: dict[str, Any]) -> None:
     names = list(contenders)
+    loads = [(label, load) for label, load in (("1 connection", "seq"), ("32 connections", "c32"))]
     series = {
         label: [contenders[n].get(load, {}).get("rate", 0.0) for n in names]
-        for label, load in (("1 connection", "seq"), ("32 connections", "c32"))
+        for label, load in loads
+        if any(load in contenders[n] for n in names)
     }
     _bars(ax, names, series, "delivered events/s")
     ax.set_title("Delivered rate (answered 200 and in the queue)", fontsize=10)
@@ -46,11 +52,19 @@ def latency(ax: Axes, contenders: dict[str, Any]) -> None:
 
 def outage(ax: Axes, o: dict[str, Any]) -> None:
     ax.plot(*zip(*o["rss_mib"], strict=True), label="bridge RSS MiB")
-    ax.plot(*zip(*o["journal_mib"], strict=True), label="journal on disk MiB")
+    ax.plot(*zip(*o["journal_mib"], strict=True), label="journal files MiB")
     ax.axvspan(o["cut_at_s"], o["restored_at_s"], color="grey", alpha=0.2, label="broker cut")
     ax.set_xlabel("seconds")
     ax.set_ylabel("MiB")
-    ax.legend(fontsize=8)
+    ax.set_ylim(bottom=0)
+    events = ax.twinx()
+    if o.get("pending_events"):
+        events.plot(*zip(*o["pending_events"], strict=True), color="tab:red", linestyle="--", label="pending events")
+    events.set_ylabel("events waiting in the journal")
+    events.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()
+    more = events.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
     ax.set_title(f"Outage at {o['rate']:,.0f} req/s: memory stays flat, the backlog is on disk", fontsize=10)
 
 
@@ -62,8 +76,12 @@ def scaling(ax: Axes, s: dict[str, Any]) -> None:
 
 
 def draw(results: dict[str, Any], path: Path) -> None:
-    panels = [("throughput", results["contenders"]), ("latency", results["contenders"])]
+    contenders = results["contenders"]
+    panels = [("throughput", contenders)] if any("seq" in r or "c32" in r for r in contenders.values()) else []
+    panels += [("latency", contenders)] if any("rate" in r for r in contenders.values()) else []
     panels += [(k, results[k]) for k in ("outage", "scaling") if k in results and "error" not in results[k]]
+    if not panels:
+        return
     fig, axes = plt.subplots((len(panels) + 1) // 2, 2, figsize=(13, 4.2 * ((len(panels) + 1) // 2)), squeeze=False)
     draw_one = {"throughput": throughput, "latency": latency, "outage": outage, "scaling": scaling}
     flat = list(axes.flat)

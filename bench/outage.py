@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import load
 from bench.bodies import Bodies
 from bench.broker import Broker
@@ -49,8 +51,8 @@ async def outage(broker: Broker, work: Path, timeline: Timeline, rate: float = 1
         arrivals = Arrivals(bodies)
         await sink.consume(arrivals.add)
         watch = ProcessWatch([bridge.pid], every=1.0).start()
-        journal = JournalWatch(work / "journals" / contender.name, watch.t0).start()
-        stack.push_async_callback(journal.stop)
+        backlog_watch = BacklogWatch(work / "journals" / contender.name, bridge.url + "/readyz", watch.t0).start()
+        stack.push_async_callback(backlog_watch.stop)
         generator = asyncio.create_task(load.open_loop(bridge.webhook, rate, timeline.seconds, bodies.base, work))
         stack.callback(generator.cancel)
         await guarded(asyncio.sleep(0.5 + timeline.warm), [bridge])  # the generator needs ~0.5 s to start
@@ -88,7 +90,8 @@ async def outage(broker: Broker, work: Path, timeline: Timeline, rate: float = 1
         "rss_at_cut_mib": rss_at_cut / (1 << 20),
         "rss_growth_during_cut_mib": growth,
         "rss_flat": growth <= RSS_FLAT_MIB,
-        "journal_peak_mib": max((b for _, b in journal.samples), default=0) / (1 << 20),
+        "journal_peak_mib": max((b for _, b in backlog_watch.disk), default=0) / (1 << 20),
+        "pending_peak": max((n for _, n in backlog_watch.pending), default=0),
         "first_backlog_event_after_restore_s": after_restore[0] / 1e9 if after_restore else None,
         "drain_s": max((arrivals.first[s] - restored_at for s in held), default=0) / 1e9,
         "lost": len(wanted - arrivals.first.keys()),
@@ -96,7 +99,8 @@ async def outage(broker: Broker, work: Path, timeline: Timeline, rate: float = 1
         "cut_at_s": cut_s,
         "restored_at_s": restored_s,
         "rss_mib": [(round(t, 2), round(rss / (1 << 20), 2)) for t, rss in usage.rss_samples],
-        "journal_mib": [(round(t, 2), round(b / (1 << 20), 2)) for t, b in journal.samples],
+        "journal_mib": [(round(t, 2), round(b / (1 << 20), 2)) for t, b in backlog_watch.disk],
+        "pending_events": [(round(t, 2), n) for t, n in backlog_watch.pending],
         "e2e_p99_ms_outside_cut": _e2e_p99(run, arrivals, wanted, cut_at, restored_at),
     }
 
@@ -111,14 +115,16 @@ def _e2e_p99(run: load.Open, arrivals: Arrivals, wanted: set[int], cut_at: int, 
     return percentile(e2e, 99)
 
 
-class JournalWatch:
-    """The journal directory's size on disk over time: where the backlog is meant to live."""
+class BacklogWatch:
+    """Where the backlog lives, every second: the journal's files on disk and the bridge's pending events."""
 
-    def __init__(self, directory: Path, t0: float, every: float = 1.0) -> None:
+    def __init__(self, directory: Path, readyz: str, t0: float, every: float = 1.0) -> None:
         self.directory = directory
+        self.readyz = readyz
         self.t0 = t0
         self.every = every
-        self.samples: list[tuple[float, int]] = []
+        self.disk: list[tuple[float, int]] = []
+        self.pending: list[tuple[float, int]] = []
         self._task: asyncio.Task[None] | None = None
 
     def _size(self) -> int:
@@ -127,11 +133,15 @@ class JournalWatch:
         return 0
 
     async def _run(self) -> None:
-        while True:
-            self.samples.append((time.monotonic() - self.t0, self._size()))
-            await asyncio.sleep(self.every)
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while True:
+                now = time.monotonic() - self.t0
+                self.disk.append((now, self._size()))
+                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                    self.pending.append((now, int((await client.get(self.readyz)).json()["pending_events"])))
+                await asyncio.sleep(self.every)
 
-    def start(self) -> JournalWatch:
+    def start(self) -> BacklogWatch:
         self._task = asyncio.create_task(self._run())
         return self
 

@@ -165,11 +165,13 @@ def outage(results: dict[str, Any]) -> list[str]:
     return [
         "## Outage: broker cut through a TCP proxy, bridge (journal mode) at 1,000 req/s offered",
         "",
-        "| offered | cut | events accepted during the cut | peak journal MiB | RSS at cut MiB | RSS growth during cut "
+        "| offered | cut | events accepted during the cut | peak pending events | peak journal MiB | RSS at cut MiB "
+        "| RSS growth during cut "
         "| first backlog event after restore | backlog drained after restore | lost | duplicates | answers "
         "| p99 ms (whole run) | e2e p99 ms before the cut |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|",
-        f"| {o['rate']:,.0f}/s | {o['cut_s']:.0f} s | {o['backlog_events']:,} | {o['journal_peak_mib']:.1f} | "
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|",
+        f"| {o['rate']:,.0f}/s | {o['cut_s']:.0f} s | {o['backlog_events']:,} | {o.get('pending_peak', 0):,} | "
+        f"{o['journal_peak_mib']:.1f} | "
         f"{o['rss_at_cut_mib']:.1f} | {o['rss_growth_during_cut_mib']:+.1f} MiB "
         f"{'✅ flat' if o['rss_flat'] else '❌ grows'} | {_num(o['first_backlog_event_after_restore_s'], 1)} s | "
         f"{o['drain_s']:.1f} s | {o['lost']} | {o['duplicates']} | {answers} | {o['p99_ms']:.2f} | "
