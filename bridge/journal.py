@@ -24,7 +24,6 @@ from bridge.settings import FsyncPolicy
 log = logging.getLogger(__name__)
 
 _SEGMENT = re.compile(r"^(\d{12})\.wal$")
-_CHUNK = 1 << 20
 
 
 class JournalError(Exception):
@@ -297,7 +296,7 @@ class Journal:
     def scan(self, segment: int, start: int) -> Iterator[Entry | Skipped]:
         fd = os.open(self.path(segment), os.O_RDONLY | os.O_CLOEXEC)
         try:
-            yield from read_segment(fd, segment, start, self.sizes[segment])
+            yield from records.read_segment(fd, segment, start, self.sizes[segment])
         finally:
             os.close(fd)
 
@@ -330,18 +329,3 @@ class Journal:
                     os.close(fd)
         self._to_sync.clear()
         self._fd = self._lock_fd = -1
-
-
-def read_segment(fd: int, segment: int, start: int, end: int) -> Iterator[Entry | Skipped]:
-    """Every record and damaged stretch of one segment between two offsets, read a chunk at a time."""
-    position, want = start, _CHUNK
-    while position < end:
-        buf = os.pread(fd, min(want, end - position), position)
-        if not buf:
-            return
-        final = position + len(buf) >= end or len(buf) < min(want, end - position)
-        before = position
-        for item in records.scan(buf, segment, position, final):
-            yield item
-            position = item.end[1] if isinstance(item, Entry) else item.end
-        want = want * 2 if position == before else _CHUNK  # a record larger than one chunk: read more at once

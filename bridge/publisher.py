@@ -49,6 +49,10 @@ class SessionEnded(Exception):
 
 BATCH = 64  # while earlier messages await their confirm, wait for this many before sending more
 LINGER = 0.001  # with nothing in flight, wait this long for company before sending fewer than BATCH
+MIN_BACKOFF, MAX_BACKOFF = 0.05, 5.0
+REPORT_EVERY = 30.0  # seconds between log lines while the broker stays unreachable
+# What a broker going away looks like from aiormq (a peer that hangs up mid-handshake ends an iteration).
+BROKER_TROUBLE = (SessionEnded, aiormq.exceptions.AMQPError, OSError, TimeoutError, StopAsyncIteration, EOFError)
 WATCHDOG = 0.5  # how often the pump looks at confirm age and broker blocks when nothing else wakes it
 
 
@@ -71,6 +75,9 @@ class Publisher:
         self._staged_at = 0.0
         self._linger: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self._linger_for = LINGER if settings.ack == "journal" else 0.0  # confirm mode: a request is waiting
+        self._outage_started = self._reported = -REPORT_EVERY
+        self._attempts = 0
         self._waiters: collections.deque[tuple[Position, asyncio.Future[None]]] = collections.deque()
         self._wake = asyncio.Event()
         self._released = asyncio.Event()
@@ -92,28 +99,43 @@ class Publisher:
         return future
 
     async def run(self) -> None:
-        delay = 0.05
+        delay = MIN_BACKOFF
         while True:
             try:
                 await self._session()
-            except (SessionEnded, aiormq.exceptions.AMQPError, OSError, TimeoutError) as exc:
-                self.metrics.reconnects.inc()
-                log.warning(
-                    "broker session ended (%s): %d events wait in the journal; reconnecting in %.1fs",
-                    str(exc) or type(exc).__name__,
-                    self.journal.pending,
-                    delay,
-                )
-            except Exception:
-                self.metrics.reconnects.inc()
+            except BROKER_TROUBLE as exc:
+                reason = str(exc) or type(exc).__name__
+            except Exception as exc:
                 log.exception("unexpected error in the publisher; starting a new broker session")
+                reason = type(exc).__name__
             finally:
                 self._rewind()
-            if self.state is not BrokerState.DISCONNECTED:
-                delay = 0.05  # we got as far as connecting: start the backoff afresh
-            self.state = BrokerState.DISCONNECTED
+            if self.state in _UP:
+                delay = MIN_BACKOFF  # it was working: try again soon
+            self._lost(reason, delay)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    def _lost(self, reason: str, delay: float) -> None:
+        """One line when the broker goes away, then one every REPORT_EVERY seconds while it stays away."""
+        now = time.monotonic()
+        self.metrics.reconnects.inc()
+        if self.state in _UP:
+            self._outage_started, self._attempts, self._reported = now, 0, now
+            log.warning("broker session ended (%s): %d events wait in the journal", reason, self.journal.pending)
+        else:
+            self._attempts += 1
+            if now - self._reported >= REPORT_EVERY:
+                self._reported = now
+                log.warning(
+                    "broker still unreachable (%s): %d attempts in %.0fs, retrying every %.1fs; %d events wait",
+                    reason,
+                    self._attempts,
+                    now - self._outage_started,
+                    delay,
+                    self.journal.pending,
+                )
+        self.state = BrokerState.DISCONNECTED
 
     async def drain(self, within: float) -> None:
         """Wait, at most `within` seconds, until the broker confirmed every entry (while it is reachable)."""
@@ -194,7 +216,7 @@ class Publisher:
         if len(self._staged) < BATCH:
             if self._inflight:
                 return
-            wait = self._staged_at + LINGER - time.monotonic()
+            wait = self._staged_at + self._linger_for - time.monotonic()
             if wait > 0:
                 if self._linger is None:
                     self._linger = asyncio.get_running_loop().call_later(wait, self._lingered)

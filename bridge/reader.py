@@ -12,8 +12,8 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 
-from bridge.journal import Journal, read_segment
-from bridge.records import Entry, Position, Skipped
+from bridge.journal import Journal
+from bridge.records import Entry, Position, Skipped, read_segment
 
 log = logging.getLogger(__name__)
 

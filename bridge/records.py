@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ MAGIC = b"OVJ1"
 HEADER = struct.Struct("<4sII")
 META = struct.Struct("<QBBB")
 MAX_PAYLOAD = 64 << 20
+_CHUNK = 1 << 20
 
 Position = tuple[int, int]
 """(segment number, byte offset): totally ordered, like the journal itself."""
@@ -127,3 +129,18 @@ def _decode_at(view: memoryview, pos: int, segment: int, base: int) -> tuple[Dam
     except ValueError:  # garbage that happens to pass the checksum: damage all the same
         return Damage.CORRUPT, None
     return Damage.NONE, entry
+
+
+def read_segment(fd: int, segment: int, start: int, end: int) -> Iterator[Entry | Skipped]:
+    """Every record and damaged stretch of one segment between two offsets, read a chunk at a time."""
+    position, want = start, _CHUNK
+    while position < end:
+        buf = os.pread(fd, min(want, end - position), position)
+        if not buf:
+            return
+        final = position + len(buf) >= end or len(buf) < min(want, end - position)
+        before = position
+        for item in scan(buf, segment, position, final):
+            yield item
+            position = item.end[1] if isinstance(item, Entry) else item.end
+        want = want * 2 if position == before else _CHUNK  # a record larger than one chunk: read more at once
