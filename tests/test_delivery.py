@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -188,3 +189,37 @@ async def test_a_bad_setting_stops_the_process_at_start_with_a_clear_message(
     assert code == 2
     assert message in bridge.log()
     assert "Traceback" not in bridge.log()
+
+
+async def test_fsync_always_answers_after_a_flush_that_concurrent_requests_share(
+    amqp_url: str,
+    exchange_name: str,
+    tmp_path: Path,
+    channel: AbstractChannel,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inbox = await collector(channel, exchange_name, "#")
+    flushes: list[float] = []
+    real = os.fdatasync
+
+    def slow_disk(fd: int) -> None:
+        time.sleep(0.02)  # a disk that takes 20 ms to flush, in the syncer's worker thread
+        real(fd)
+        flushes.append(time.monotonic())
+
+    monkeypatch.setattr(os, "fdatasync", slow_disk)
+    settings = Settings(
+        rabbitmq_url=amqp_url, exchange=exchange_name, journal_dir=tmp_path / "j", journal_fsync="always"
+    )
+    async with serve(settings) as bridge, httpx.AsyncClient() as client:
+
+        async def post(n: int) -> tuple[int, float]:
+            response = await client.post(bridge.webhook, content=event(n), headers=JSON)
+            return response.status_code, time.monotonic()
+
+        answers = await asyncio.gather(*(post(n) for n in range(40)))
+        got = await inbox.take(40)
+    assert {status for status, _ in answers} == {200}
+    assert all(any(flushed <= answered for flushed in flushes) for _, answered in answers)  # flushed before 200
+    assert 0 < len(flushes) < 40  # grouped: far fewer flushes than requests
+    assert sorted(numbers([m.body for m in got])) == list(range(40))

@@ -209,6 +209,13 @@ async def test_unbound_event_types_are_kept_in_the_unrouted_queue(
     assert declared.name == f"{exchange_name}.unrouted"
 
 
+async def test_other_methods_on_the_webhook_path_are_405(amqp_url: str, exchange_name: str, tmp_path: Path) -> None:
+    async with serve(settings_for(amqp_url, exchange_name, tmp_path)) as bridge, httpx.AsyncClient() as client:
+        for method in ("GET", "PUT", "DELETE"):
+            assert (await client.request(method, bridge.webhook)).status_code == 405
+        assert (await client.get(bridge.url + "/nowhere")).status_code == 404
+
+
 async def test_health_readiness_and_metrics(amqp_url: str, exchange_name: str, tmp_path: Path) -> None:
     async with serve(settings_for(amqp_url, exchange_name, tmp_path)) as bridge, httpx.AsyncClient() as client:
         assert (await client.post(bridge.webhook, content=SESSION_CREATED, headers=JSON)).status_code == 200
