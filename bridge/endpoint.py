@@ -57,28 +57,9 @@ class WebhookEndpoint:
             log.exception("unexpected failure while accepting a webhook: answered 503 so the sender can retry")
             status, reason, retry_after, outcome = 503, "internal error", _RETRY_AFTER, "failed"
         await _respond(send, status, reason, retry_after, close)
-        micros = int((time.perf_counter() - started) * 1_000_000)
-        event = accepted.event if accepted else "-"
-        self.ingress.metrics.observe(status, event if accepted else "", micros / 1_000_000)
-        # Refusals an operator must act on (credentials, capacity) stand out; bad input is routine.
-        log.log(
-            logging.WARNING if status in (401, 503) else logging.INFO,
-            "%d %s %s %s %dus%s",
-            status,
-            event,
-            accepted.message_id if accepted else "-",
-            outcome,
-            micros,
-            f" ({reason})" if reason else "",
-            extra={
-                "status": status,
-                "event": event,
-                "message_id": accepted.message_id if accepted else None,
-                "outcome": outcome,
-                "duration_us": micros,
-                "reason": reason or None,
-            },
-        )
+        seconds = time.perf_counter() - started
+        self.ingress.metrics.observe(status, accepted.event if accepted else "", seconds)
+        _log_request(status, accepted, outcome, int(seconds * 1_000_000), reason)
 
     async def _read_event(self, scope: Scope, receive: Receive) -> tuple[Accepted, bytes]:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
@@ -115,6 +96,32 @@ class WebhookEndpoint:
                 await asyncio.wait_for(ingress.publisher.confirmed(position), ingress.settings.confirm_timeout)
             except TimeoutError:
                 raise Refused(503, "the broker did not confirm in time: retry later", _RETRY_AFTER) from None
+
+
+def _log_request(status: int, accepted: Accepted | None, outcome: str, micros: int, reason: str) -> None:
+    # Refusals an operator must act on (credentials, capacity) stand out; bad input is routine.
+    level = logging.WARNING if status in (401, 503) else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    event, message_id = (accepted.event, accepted.message_id) if accepted else ("-", None)
+    log.log(
+        level,
+        "%d %s %s %s %dus%s",
+        status,
+        event,
+        message_id or "-",
+        outcome,
+        micros,
+        f" ({reason})" if reason else "",
+        extra={
+            "status": status,
+            "event": event,
+            "message_id": message_id,
+            "outcome": outcome,
+            "duration_us": micros,
+            "reason": reason or None,
+        },
+    )
 
 
 async def _read_body(receive: Receive, limit: int, within: float) -> bytes:

@@ -49,11 +49,12 @@ class SessionEnded(Exception):
 
 BATCH = 64  # while earlier messages await their confirm, wait for this many before sending more
 LINGER = 0.001  # with nothing in flight, wait this long for company before sending fewer than BATCH
-MIN_BACKOFF, MAX_BACKOFF = 0.05, 5.0
+MIN_BACKOFF, MAX_BACKOFF = 0.05, 2.0
 REPORT_EVERY = 30.0  # seconds between log lines while the broker stays unreachable
 # What a broker going away looks like from aiormq (a peer that hangs up mid-handshake ends an iteration).
 BROKER_TROUBLE = (SessionEnded, aiormq.exceptions.AMQPError, OSError, TimeoutError, StopAsyncIteration, EOFError)
 WATCHDOG = 0.5  # how often the pump looks at confirm age and broker blocks when nothing else wakes it
+MAX_INFLIGHT_BYTES = 16 << 20  # with large bodies, the window is bounded by bytes before it is by count
 
 
 @dataclasses.dataclass(slots=True)
@@ -61,6 +62,7 @@ class _Flight:
     tag: int
     end: Position
     sent_at: float
+    size: int
 
 
 class Publisher:
@@ -71,6 +73,7 @@ class Publisher:
         self.state = BrokerState.DISCONNECTED
         self._reader = JournalReader(journal, on_damage=metrics.damaged_bytes.inc)
         self._inflight: collections.deque[_Flight] = collections.deque()
+        self._inflight_bytes = 0
         self._staged: list[Entry] = []  # read from the journal, not sent yet
         self._staged_at = 0.0
         self._linger: asyncio.TimerHandle | None = None
@@ -204,7 +207,7 @@ class Publisher:
 
     def _fill(self, channel: ConfirmedChannel) -> None:
         room = self.settings.publish_window - len(self._inflight) - len(self._staged)
-        if room > 0:
+        if room > 0 and self._inflight_bytes < MAX_INFLIGHT_BYTES:
             fresh = self._reader.read(room)
             if fresh and not self._staged:
                 self._staged_at = time.monotonic()
@@ -226,7 +229,8 @@ class Publisher:
         now, tag = time.monotonic(), channel.published - len(entries)
         for entry in entries:
             tag += 1
-            self._inflight.append(_Flight(tag, entry.end, now))
+            self._inflight.append(_Flight(tag, entry.end, now, len(entry.body)))
+            self._inflight_bytes += len(entry.body)
 
     def _lingered(self) -> None:
         self._linger = None
@@ -241,6 +245,7 @@ class Publisher:
         confirmed, count, upto, now = channel.confirmed, 0, None, time.monotonic()
         while self._inflight and self._inflight[0].tag <= confirmed:
             flight = self._inflight.popleft()
+            self._inflight_bytes -= flight.size
             self.metrics.confirm_seconds.observe(now - flight.sent_at)
             count, upto = count + 1, flight.end
         if upto is not None:
@@ -282,6 +287,7 @@ class Publisher:
 
     def _rewind(self) -> None:
         self._inflight.clear()
+        self._inflight_bytes = 0
         self._staged.clear()
         self._reader.seek(self.journal.released)
 
