@@ -18,7 +18,7 @@ from types import TracebackType
 
 import aio_pika
 import httpx
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection, AbstractRobustQueue
 
 from tests.support.amqp import declare_exchange
 
@@ -123,15 +123,17 @@ class Audit:
         self.ids: list[str] = []
         self._arrived = asyncio.Event()
         self._connection: AbstractRobustConnection | None = None
+        self._queue: AbstractRobustQueue
+        self._tag = ""
 
     async def start(self) -> Audit:
         self._connection = await aio_pika.connect_robust(self.amqp_url)
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=1000)
         await declare_exchange(channel, self.exchange)
-        queue = await channel.declare_queue(self.queue_name, durable=True)
-        await queue.bind(self.exchange, routing_key="#")
-        await queue.consume(self._on_message)
+        self._queue = await channel.declare_queue(self.queue_name, durable=True)
+        await self._queue.bind(self.exchange, routing_key="#")
+        self._tag = await self._queue.consume(self._on_message)
         return self
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
@@ -166,11 +168,14 @@ class Audit:
                 return
 
     async def close(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                channel = await self._connection.channel()
-                await channel.queue_delete(self.queue_name)
-            await self._connection.close()
+        if self._connection is None:
+            return
+        with contextlib.suppress(Exception):
+            # Cancel first: a robust channel whose consumer the broker cancels would declare the queue again.
+            await self._queue.cancel(self._tag)
+            channel = await self._connection.channel()
+            await channel.queue_delete(self.queue_name)
+        await self._connection.close()
 
 
 @contextlib.asynccontextmanager
