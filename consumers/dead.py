@@ -10,7 +10,7 @@ import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from consumers import topology
-from consumers.event import ATTEMPT, BROKER_HEADERS, EVENT_TYPE, LAST_ERROR
+from consumers.event import ATTEMPT, EVENT_TYPE, LAST_ERROR, moved_copy
 
 _BROKER_REASONS = {"delivery_limit": f"delivered {topology.DELIVERY_LIMIT} times without an ack (a crash?)"}
 
@@ -106,17 +106,5 @@ def _broker_reason(headers: dict[str, Any]) -> str:
 
 
 def _fresh(message: AbstractIncomingMessage) -> aio_pika.Message:
-    headers = dict(message.headers or {})
-    headers[EVENT_TYPE] = _event_type(message, headers)
-    for key in list(headers):
-        if key == ATTEMPT or key.startswith(BROKER_HEADERS):
-            del headers[key]
-    return aio_pika.Message(
-        message.body,
-        headers=headers,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=message.message_id,
-        timestamp=message.timestamp,
-        app_id=message.app_id,
-    )
+    """Back to the consumer's queue for a fresh set of attempts: no attempt count, the event type kept."""
+    return moved_copy(message, {EVENT_TYPE: _event_type(message, message.headers or {})}, drop=(ATTEMPT,))

@@ -7,6 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import aio_pika
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -21,6 +22,27 @@ ATTEMPT = "x-attempt"
 LAST_ERROR = "x-last-error"
 # Headers the broker adds on dead-lettering and redelivery; a moved message starts without them.
 BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
+
+
+def moved_copy(
+    message: AbstractIncomingMessage, headers: dict[str, Any], drop: tuple[str, ...] = ()
+) -> aio_pika.Message:
+    """A persistent copy of `message` to publish elsewhere (a retry or dead-letter queue, back from the dead
+    letters): the broker's own dead-lettering headers are left behind, `drop` too, and `headers` set."""
+    kept = {
+        key: value
+        for key, value in (message.headers or {}).items()
+        if not key.startswith(BROKER_HEADERS) and key not in drop
+    }
+    return aio_pika.Message(
+        message.body,
+        headers=kept | headers,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        app_id=message.app_id,
+    )
 
 
 class BadMessage(ValueError):

@@ -13,12 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 
 from consumers import topology
 from consumers.consumer import Consumer
-from consumers.event import ATTEMPT, BROKER_HEADERS, EVENT_TYPE, LAST_ERROR, BadMessage, Event, from_message
+from consumers.event import ATTEMPT, EVENT_TYPE, LAST_ERROR, BadMessage, Event, from_message, moved_copy
 from consumers.handling import Decision, Outcome, handle
 from consumers.idempotency import IdempotencyStore
 from consumers.settings import Settings
@@ -126,17 +125,8 @@ class Worker:
         self, message: AbstractIncomingMessage, queue: str, event_type: str, attempt: int, error: str | None
     ) -> None:
         assert self._channel is not None
-        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith(BROKER_HEADERS)}
-        headers |= {EVENT_TYPE: event_type, ATTEMPT: attempt, LAST_ERROR: (error or "")[:_MAX_ERROR]}
-        copy = aio_pika.Message(
-            message.body,
-            headers=headers,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message.message_id,
-            timestamp=message.timestamp,
-            app_id=message.app_id,
-        )
+        headers = {EVENT_TYPE: event_type, ATTEMPT: attempt, LAST_ERROR: (error or "")[:_MAX_ERROR]}
+        copy = moved_copy(message, headers)
         # mandatory + on_return_raises: a retry queue deleted behind our back fails the move instead of
         # dropping the message; the session then ends, and the next one declares the queue again.
         await self._channel.default_exchange.publish(copy, routing_key=queue, mandatory=True)
