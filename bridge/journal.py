@@ -63,6 +63,7 @@ class Journal:
         self._lock_fd = -1
         self._dir_inode = 0
         self._to_sync: collections.deque[int] = collections.deque()  # sealed segments awaiting fsync and close
+        self._to_delete: collections.deque[Path] = collections.deque()  # released segments awaiting unlink
         self._dirty = False
         self._dir_dirty = False
         self._checkpointed: Position = (0, 0)
@@ -167,13 +168,23 @@ class Journal:
             self._delete(done)
 
     def _delete(self, segment: int) -> None:
+        # Unlinking a full segment frees tens of MiB of extents, which takes milliseconds: the syncer's thread
+        # does it, off the event loop. The space counts as free at once.
         self.bytes -= self.sizes.pop(segment)
+        self._to_delete.append(self.path(segment))
+
+    def _unlink_released(self) -> None:
+        while self._to_delete:
+            self._unlink(self._to_delete.popleft())
+
+    @staticmethod
+    def _unlink(path: Path) -> None:
         try:
-            os.unlink(self.path(segment))
+            os.unlink(path)
         except FileNotFoundError:
             pass  # the directory went away under us; the problem is reported where it is noticed
         except OSError as exc:
-            log.warning("cannot delete confirmed journal segment %s: %s", self.path(segment), exc.strerror)
+            log.warning("cannot delete confirmed journal segment %s: %s", path, exc.strerror)
 
     # -- background upkeep: called every few milliseconds by the syncer ------------------------------------------
 
@@ -207,10 +218,11 @@ class Journal:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+        self._unlink_released()
 
     @property
     def dirty(self) -> bool:
-        return self._dirty or bool(self._to_sync)
+        return self._dirty or bool(self._to_sync) or bool(self._to_delete)
 
     def _check_directory(self) -> None:
         try:
@@ -270,6 +282,7 @@ class Journal:
         self._checkpointed = self.released
         for segment in [s for s in self.sizes if s < self.released[0]]:
             self._delete(segment)
+        self._unlink_released()
         last = max(self.sizes, default=None)
         for segment in sorted(self.sizes):
             start = self.released[1] if segment == self.released[0] else 0
@@ -323,6 +336,7 @@ class Journal:
             if self.fsync_policy != "never":
                 with contextlib.suppress(OSError):
                     self.sync()
+        self._unlink_released()
         for fd in (*self._to_sync, self._fd, self._lock_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
