@@ -48,6 +48,7 @@ class SessionEnded(Exception):
 
 
 BATCH = 64  # while earlier messages await their confirm, wait for this many before sending more
+SLICE = 128  # entries read and sent per turn of the event loop: a big backlog must not stall requests
 LINGER = 0.001  # with nothing in flight, wait this long for company before sending fewer than BATCH
 MIN_BACKOFF, MAX_BACKOFF = 0.05, 2.0
 REPORT_EVERY = 30.0  # seconds between log lines while the broker stays unreachable
@@ -190,9 +191,11 @@ class Publisher:
                 if lost or channel.closed:
                     raise SessionEnded(lost[0] if lost else "channel closed")
                 self._reap(channel)
-                self._fill(channel)
+                more = self._fill(channel)
                 self._check_stuck(connection)
-                if not self._wake.is_set():
+                if more:
+                    await asyncio.sleep(0)  # let the requests waiting on the loop in before the next slice
+                elif not self._wake.is_set():
                     await self._wake.wait()
         finally:
             if self._watchdog is not None:
@@ -205,25 +208,28 @@ class Publisher:
         self._wake.set()
         self._watchdog = asyncio.get_running_loop().call_later(WATCHDOG, self._watch)
 
-    def _fill(self, channel: ConfirmedChannel) -> None:
-        room = self.settings.publish_window - len(self._inflight) - len(self._staged)
+    def _fill(self, channel: ConfirmedChannel) -> bool:
+        """Read and send one slice; True when there is more to send right away."""
+        room = min(self.settings.publish_window - len(self._inflight) - len(self._staged), SLICE)
+        more = False
         if room > 0 and self._inflight_bytes < MAX_INFLIGHT_BYTES:
             fresh = self._reader.read(room)
+            more = len(fresh) == SLICE  # a full slice: probably more behind it
             if fresh and not self._staged:
                 self._staged_at = time.monotonic()
             self._staged += fresh
         if not self._staged:
-            return
+            return False
         # Batches: the broker and we pay for one write and one ack per batch, not per event. Confirms clock
         # them: while some are in flight, wait for a batch worth sending; with none, linger a moment at most.
         if len(self._staged) < BATCH:
             if self._inflight:
-                return
+                return False
             wait = self._staged_at + self._linger_for - time.monotonic()
             if wait > 0:
                 if self._linger is None:
                     self._linger = asyncio.get_running_loop().call_later(wait, self._lingered)
-                return
+                return False
         entries, self._staged = self._staged, []
         channel.publish(entries)
         now, tag = time.monotonic(), channel.published - len(entries)
@@ -231,6 +237,7 @@ class Publisher:
             tag += 1
             self._inflight.append(_Flight(tag, entry.end, now, len(entry.body)))
             self._inflight_bytes += len(entry.body)
+        return more
 
     def _lingered(self) -> None:
         self._linger = None
