@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractConnection
 
 from bridge import topology
 from bridge.confirms import ConfirmedChannel
+from bridge.frames import APP_ID
 from bridge.journal import Journal
 from bridge.metrics import Metrics
 from bridge.reader import JournalReader
@@ -29,8 +30,6 @@ from bridge.records import Entry, Position
 from bridge.settings import Settings
 
 log = logging.getLogger(__name__)
-
-APP_ID = "openvidu-webhook-bridge"
 
 
 class BrokerState(enum.Enum):
@@ -160,7 +159,7 @@ class Publisher:
             connection = await aio_pika.connect(
                 self.settings.rabbitmq_url,
                 timeout=limit,
-                client_properties={"connection_name": f"{APP_ID} publisher"},
+                client_properties={"connection_name": f"{APP_ID.decode()} publisher"},
             )
         try:
             async with asyncio.timeout(limit):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -14,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from consumers.sessions.web import serving
+from tests.consumer_support.running import until_count
 from tests.support.bridges import free_port
 
 
@@ -35,15 +35,7 @@ class Receiver:
         return Response(status_code=204)
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            self._changed.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
-        return True
+        return await until_count(self._changed, lambda: len(self.received), count, timeout)
 
 
 @contextlib.asynccontextmanager

@@ -21,6 +21,19 @@ from consumers.settings import Settings
 T = TypeVar("T")
 
 
+async def until_count(changed: asyncio.Event, current: Callable[[], int], count: int, timeout: float) -> bool:
+    """Whether `current()` reached `count` within `timeout` seconds; `changed` is set whenever it may have grown."""
+    deadline = time.monotonic() + timeout
+    while current() < count:
+        changed.clear()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), left)
+    return True
+
+
 @contextlib.asynccontextmanager
 async def running(settings: Settings, *consumers: Consumer) -> AsyncIterator[Runner]:
     """A Runner consuming (its queues declared and bound) for the duration of the block."""
@@ -90,15 +103,7 @@ class Recorder:
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> bool:
         """Whether `count` events arrived within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while len(self.events) < count:
-            self._changed.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
-        return True
+        return await until_count(self._changed, lambda: len(self.events), count, timeout)
 
     @property
     def types(self) -> list[str]:
