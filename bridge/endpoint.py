@@ -80,7 +80,7 @@ class WebhookEndpoint:
         received_at_ms = time.time_ns() // 1_000_000
         try:
             position = ingress.journal.append(
-                accepted.event, accepted.message_id, accepted.source, received_at_ms, body
+                accepted.event, accepted.message_id, accepted.source, received_at_ms, body, accepted.session
             )
         except JournalFull:
             raise Refused(503, "the journal is full (is the broker down?): retry later", _RETRY_AFTER) from None

@@ -23,6 +23,7 @@ _HEADER = struct.Struct(">HHQH")
 _FLAGS = 0x8000 | 0x2000 | 0x1000 | 0x0080 | 0x0040 | 0x0008
 _SOURCE_KEY = b"\x08x-sourceS"
 _RECEIVED_KEY = b"\x0dx-received-atl"
+_SESSION_KEY = b"\x09x-sessionS"
 _U32 = struct.Struct(">I")
 _I64 = struct.Struct(">q")
 _U64 = struct.Struct(">Q")
@@ -52,7 +53,17 @@ class PublishEncoder:
         key = entry.routing_key.encode()
         method = _BASIC_PUBLISH + self.exchange + bytes([len(key)]) + key + _MANDATORY
         source = entry.source.label.encode()
-        headers = _SOURCE_KEY + _U32.pack(len(source)) + source + _RECEIVED_KEY + _I64.pack(entry.received_at_ms)
+        session = entry.session.encode()
+        headers = (
+            _SOURCE_KEY
+            + _U32.pack(len(source))
+            + source
+            + _RECEIVED_KEY
+            + _I64.pack(entry.received_at_ms)
+            + _SESSION_KEY
+            + _U32.pack(len(session))
+            + session
+        )
         properties = (
             _CONTENT_TYPE
             + _U32.pack(len(headers))

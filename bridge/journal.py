@@ -91,11 +91,13 @@ class Journal:
 
     # -- writing (the hot path) --------------------------------------------------------------------------------
 
-    def append(self, routing_key: str, message_id: str, source: Source, received_at_ms: int, body: bytes) -> Position:
+    def append(
+        self, routing_key: str, message_id: str, source: Source, received_at_ms: int, body: bytes, session: str
+    ) -> Position:
         """Write one event; return where it starts. Raises JournalRefused when it cannot keep the event."""
         if self.problem is not None:
             raise JournalUnavailable(self.problem)
-        record = records.encode(routing_key, message_id, source, received_at_ms, body)
+        record = records.encode(routing_key, message_id, source, received_at_ms, body, session)
         if self.bytes + len(record) > self.max_bytes:
             raise JournalFull(f"the journal holds {self.bytes} bytes, its limit is {self.max_bytes}")
         segment, offset = self.active, self.sizes[self.active]
@@ -116,7 +118,7 @@ class Journal:
         if offset + written >= self.segment_bytes:
             self._roll()
         end = (segment, offset + written)
-        self.on_append(Entry((segment, offset), end, routing_key, message_id, source, received_at_ms, body))
+        self.on_append(Entry((segment, offset), end, routing_key, message_id, source, received_at_ms, body, session))
         return segment, offset
 
     @property

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import jwt
 
 from bridge.records import Source
+from bridge.sessions import session_key
 from bridge.webhooks import Accepted, Refused, event_of, parse
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,11 @@ class LiveKitVerifier:
         self._verify(body, authorization)
         data = parse(body)
         event = event_of(data)
+        session = session_key(data, event, livekit=True)
         event_id = data.get("id")
         if isinstance(event_id, str) and 0 < len(event_id.encode()) <= _MAX_ID and event_id.isprintable():
-            return Accepted(event, event_id, Source.LIVEKIT)
-        return Accepted(event, hashlib.sha256(body).hexdigest(), Source.LIVEKIT)
+            return Accepted(event, event_id, Source.LIVEKIT, session)
+        return Accepted(event, hashlib.sha256(body).hexdigest(), Source.LIVEKIT, session)
 
     def _verify(self, body: bytes, authorization: bytes | None) -> None:
         """Refuse (401) unless the token is valid for a configured key and binds exactly these body bytes."""

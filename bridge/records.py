@@ -1,11 +1,12 @@
 """The journal's on-disk record: a framed, checksummed event, and the scanner that finds records in bytes.
 
-    record  = magic "OVJ1" | crc32(payload) u32 | len(payload) u32 | payload
-    payload = received_at_ms u64 | source u8 | len(routing_key) u8 | len(message_id) u8
-              | routing_key | message_id | body
+    record  = magic "OVJ2" | crc32(payload) u32 | len(payload) u32 | payload
+    payload = received_at_ms u64 | source u8 | len(routing_key) u8 | len(message_id) u8 | len(session) u8
+              | routing_key | message_id | session | body
 
 The magic lets a reader find the next record after a damaged one; the checksum tells a torn or corrupted
-record from a whole one.
+record from a whole one. Records of the first version ("OVJ1", written before events carried a session key)
+have no session field: their key is computed from the body when they are read.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-MAGIC = b"OVJ1"
+from bridge.sessions import session_of_body
+
+MAGIC = b"OVJ2"
+MAGIC_V1 = b"OVJ1"
+_MAGIC_PREFIX = b"OVJ"  # what a reader looks for to resynchronise after damage: either version
 HEADER = struct.Struct("<4sII")
-META = struct.Struct("<QBBB")
+META = struct.Struct("<QBBBB")
+META_V1 = struct.Struct("<QBBB")
 MAX_PAYLOAD = 64 << 20
 _CHUNK = 1 << 20
 
@@ -45,11 +51,12 @@ class Entry:
     source: Source
     received_at_ms: int
     body: bytes
+    session: str  # the x-session header: see bridge/sessions.py
 
 
-def encode(routing_key: str, message_id: str, source: Source, received_at_ms: int, body: bytes) -> bytes:
-    key, mid = routing_key.encode(), message_id.encode()
-    meta = META.pack(received_at_ms, source, len(key), len(mid)) + key + mid
+def encode(routing_key: str, message_id: str, source: Source, received_at_ms: int, body: bytes, session: str) -> bytes:
+    key, mid, ses = routing_key.encode(), message_id.encode(), session.encode()
+    meta = META.pack(received_at_ms, source, len(key), len(mid), len(ses)) + key + mid + ses
     crc = zlib.crc32(body, zlib.crc32(meta))
     return HEADER.pack(MAGIC, crc, len(meta) + len(body)) + meta + body
 
@@ -84,9 +91,9 @@ def scan(buf: bytes, segment: int, base: int, final: bool) -> Iterator[Entry | S
             continue
         if damage is Damage.CORRUPT or final:
             # Resynchronise on the next magic that starts a whole record (or, mid-file, may start one).
-            found = buf.find(MAGIC, pos + 1)
+            found = buf.find(_MAGIC_PREFIX, pos + 1)
             while found != -1 and not _plausible(view, found, segment, base, final):
-                found = buf.find(MAGIC, found + 1)
+                found = buf.find(_MAGIC_PREFIX, found + 1)
             if found != -1:
                 yield Skipped(base + pos, base + found)
                 pos = found
@@ -105,7 +112,8 @@ def _decode_at(view: memoryview, pos: int, segment: int, base: int) -> tuple[Dam
     if len(view) - pos < HEADER.size:
         return Damage.INCOMPLETE, None
     magic, crc, length = HEADER.unpack_from(view, pos)
-    if magic != MAGIC or length > MAX_PAYLOAD or length < META.size:
+    meta = META if magic == MAGIC else META_V1 if magic == MAGIC_V1 else None
+    if meta is None or length > MAX_PAYLOAD or length < meta.size:
         return Damage.CORRUPT, None
     start, stop = pos + HEADER.size, pos + HEADER.size + length
     if stop > len(view):
@@ -113,18 +121,30 @@ def _decode_at(view: memoryview, pos: int, segment: int, base: int) -> tuple[Dam
     payload = view[start:stop]
     if zlib.crc32(payload) != crc:
         return Damage.CORRUPT, None
-    received_at_ms, source, key_len, mid_len = META.unpack_from(payload)
-    key_end = META.size + key_len
+    if meta is META:
+        received_at_ms, source, key_len, mid_len, session_len = META.unpack_from(payload)
+    else:
+        (received_at_ms, source, key_len, mid_len), session_len = META_V1.unpack_from(payload), 0
+    key_end = meta.size + key_len
     mid_end = key_end + mid_len
+    session_end = mid_end + session_len
     try:
+        routing_key = str(payload[meta.size : key_end], "utf-8")
+        body = bytes(payload[session_end:])
+        kind = Source(source)
+        if meta is META:
+            session = str(payload[mid_end:session_end], "utf-8")
+        else:
+            session = session_of_body(body, routing_key, livekit=kind is Source.LIVEKIT)
         entry = Entry(
             start=(segment, base + pos),
             end=(segment, base + stop),
-            routing_key=str(payload[META.size : key_end], "utf-8"),
+            routing_key=routing_key,
             message_id=str(payload[key_end:mid_end], "utf-8"),
-            source=Source(source),
+            source=kind,
             received_at_ms=received_at_ms,
-            body=bytes(payload[mid_end:]),
+            body=body,
+            session=session,
         )
     except ValueError:  # garbage that happens to pass the checksum: damage all the same
         return Damage.CORRUPT, None

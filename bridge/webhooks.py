@@ -9,6 +9,7 @@ import re
 import orjson
 
 from bridge.records import Source
+from bridge.sessions import session_key
 
 # Event types become routing keys: dots, '*' and '#' would change routing, so only these are accepted.
 EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -31,6 +32,7 @@ class Accepted:
     event: str
     message_id: str
     source: Source
+    session: str  # the x-session header, computed here where the body is parsed anyway
 
 
 def source_of(content_type: bytes | None) -> Source:
@@ -66,4 +68,6 @@ def event_of(data: dict[str, object]) -> str:
 
 def accept_openvidu(body: bytes) -> Accepted:
     # OpenVidu 2 events carry no id; the same bytes (OpenVidu resends them unchanged) get the same key.
-    return Accepted(event_of(parse(body)), hashlib.sha256(body).hexdigest(), Source.OPENVIDU)
+    data = parse(body)
+    event = event_of(data)
+    return Accepted(event, hashlib.sha256(body).hexdigest(), Source.OPENVIDU, session_key(data, event, livekit=False))

@@ -51,6 +51,8 @@ async def test_every_openvidu_event_is_published_by_type_with_its_exact_bytes(
         assert message.timestamp is not None
         assert message.headers["x-source"] == "openvidu"
         assert isinstance(message.headers["x-received-at"], int)
+        # The session key: the sessionId, or for node and cluster events (which have none) the event type.
+        assert message.headers["x-session"] == ("ses_Jd8tUyvhXO" if b'"sessionId"' in body else event), event
 
 
 async def test_the_same_body_gets_the_same_message_id_and_routing_follows_bindings(

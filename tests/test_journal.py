@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def body(n: int, pad: int = 0) -> bytes:
 
 def fill(journal: Journal, count: int, pad: int = 0, start: int = 0) -> None:
     for n in range(start, start + count):
-        journal.append("sessionCreated", f"id-{n}", Source.OPENVIDU, 1_700_000_000_000 + n, body(n, pad))
+        journal.append("sessionCreated", f"id-{n}", Source.OPENVIDU, 1_700_000_000_000 + n, body(n, pad), "ses_A")
 
 
 def read_all(journal: Journal) -> list[Entry]:
@@ -36,7 +37,7 @@ def read_all(journal: Journal) -> list[Entry]:
 
 
 def test_a_record_round_trips_with_all_its_fields() -> None:
-    raw = records.encode("participantJoined", "abc", Source.LIVEKIT, 1234, b'{"event":"participantJoined"}')
+    raw = records.encode("participantJoined", "abc", Source.LIVEKIT, 1234, b'{"event":"participantJoined"}', "rö0m")
     (entry,) = records.scan(raw, 7, 100, final=True)
     assert entry == Entry(
         start=(7, 100),
@@ -46,11 +47,47 @@ def test_a_record_round_trips_with_all_its_fields() -> None:
         source=Source.LIVEKIT,
         received_at_ms=1234,
         body=b'{"event":"participantJoined"}',
+        session="rö0m",
     )
 
 
+def _record_v1(routing_key: str, message_id: str, source: Source, received_at_ms: int, body: bytes) -> bytes:
+    """A record as bridges wrote them before records carried the session key."""
+    key, mid = routing_key.encode(), message_id.encode()
+    meta = records.META_V1.pack(received_at_ms, source, len(key), len(mid)) + key + mid
+    crc = zlib.crc32(body, zlib.crc32(meta))
+    return records.HEADER.pack(records.MAGIC_V1, crc, len(meta) + len(body)) + meta + body
+
+
+def test_records_of_the_first_version_are_read_with_the_session_key_taken_from_their_body(tmp_path: Path) -> None:
+    openvidu = b'{"sessionId":"ses_Old","timestamp":1,"event":"sessionCreated"}'
+    livekit = b'{"event":"egress_ended","egressInfo":{"roomName":"old-room"},"id":"EV_1"}'
+    node = b'{"timestamp":1,"id":"media_1","event":"mediaNodeStatusChanged"}'
+    journal = open_journal(tmp_path)
+    journal.append("sessionCreated", "new", Source.OPENVIDU, 1, openvidu, "ses_New")
+    segment = journal.path(journal.active)
+    journal.close()
+    old = b"".join(
+        [
+            _record_v1("sessionCreated", "a", Source.OPENVIDU, 1, openvidu),
+            _record_v1("egress_ended", "EV_1", Source.LIVEKIT, 2, livekit),
+            _record_v1("mediaNodeStatusChanged", "c", Source.OPENVIDU, 3, node),
+        ]
+    )
+    segment.write_bytes(segment.read_bytes() + old)  # a journal left by the previous version, then upgraded
+
+    entries = read_all(open_journal(tmp_path))
+    assert [(e.message_id, e.session) for e in entries] == [
+        ("new", "ses_New"),
+        ("a", "ses_Old"),
+        ("EV_1", "old-room"),
+        ("c", "mediaNodeStatusChanged"),
+    ]
+    assert [e.body for e in entries[1:]] == [openvidu, livekit, node]
+
+
 def test_scan_waits_for_more_bytes_unless_final() -> None:
-    raw = records.encode("a", "b", Source.OPENVIDU, 1, b"{}")
+    raw = records.encode("a", "b", Source.OPENVIDU, 1, b"{}", "s")
     assert list(records.scan(raw[:-3], 1, 0, final=False)) == []
     assert list(records.scan(raw[:-3], 1, 0, final=True)) == [Skipped(0, len(raw) - 3)]
 
@@ -105,7 +142,7 @@ def test_a_torn_last_record_is_truncated_with_a_log_line_and_nothing_before_it_i
     last = journal.path(journal.active)
     journal.close()
     whole = last.read_bytes()
-    torn = records.encode("sessionCreated", "torn", Source.OPENVIDU, 1, body(99))[:25]
+    torn = records.encode("sessionCreated", "torn", Source.OPENVIDU, 1, body(99), "ses_A")[:25]
     last.write_bytes(whole + torn)  # a power cut in the middle of a write
 
     with caplog.at_level(logging.WARNING):

@@ -67,6 +67,7 @@ async def test_every_livekit_event_is_verified_and_routed_by_its_event_with_its_
         assert message.body == body
         assert message.message_id == json.loads(body)["id"]
         assert message.headers["x-source"] == "livekit"
+        assert message.headers["x-session"] == ("live-show" if b'"ingress_' in body else "daily-standup")
         assert message.content_type == "application/json"
 
 
