@@ -101,16 +101,23 @@ async def _serve(runner: Runner) -> int:
 
 
 def _dead(settings: Settings, args: argparse.Namespace) -> int:
-    name = load(args.target).name if ":" in args.target else args.target
-    names = topology.Names(name)
+    consumer = load(args.target) if ":" in args.target else None
+    name = consumer.name if consumer else args.target
 
     async def act() -> int:
         connection = await aio_pika.connect(settings.rabbitmq_url)
         async with connection:
-            if not (await dead.exists(connection, names.dead) and await dead.exists(connection, names.queue)):
-                raise UsageError(f"no queues {names.queue!r} and {names.dead!r} on the broker: has it ever run?")
+            names = topology.Names(name)
+            if consumer is not None and consumer.partitions:
+                names = topology.Names(name, consumer.partitions)
+            elif consumer is None and await dead.exists(connection, names.hash_exchange, exchange=True):
+                names = topology.Names(name, 1)  # a name alone: partitioned if its hash exchange exists
+            lane = names.lanes[0]
+            if not (await dead.exists(connection, names.dead) and await dead.exists(connection, lane)):
+                raise UsageError(f"no queues {lane!r} and {names.dead!r} on the broker: has it ever run?")
             if args.requeue:
-                _say(f"requeued {await dead.requeue(connection, names)} dead letters to {names.queue}")
+                where = names.hash_exchange if names.partitions else names.queue
+                _say(f"requeued {await dead.requeue(connection, names)} dead letters to {where}")
             elif args.purge:
                 _say(f"purged {await dead.purge(connection, names)} dead letters from {names.dead}")
             else:

@@ -7,7 +7,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from consumers.event import Event
 from consumers.idempotency import IdempotencyStore
@@ -15,10 +15,12 @@ from consumers.idempotency import IdempotencyStore
 Handler = Callable[[Event], Awaitable[None]]
 Lifespan = Callable[[], AbstractAsyncContextManager[None]]
 H = TypeVar("H", bound=Handler)
+Order = Literal["queue", "session"]
 
 EVERY = "*"  # `@consumer.on("*")`: every event no other handler of this consumer takes
 EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # what the bridge accepts as an event type
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,150}")
+MAX_PARTITIONS = 256  # each partition is a quorum queue (a Raft group on every node): a few dozen is plenty
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,10 +35,14 @@ class Consumer:
         name: str,
         *,
         concurrency: int = 1,
+        order: Order = "queue",
+        partitions: int | None = None,
         lifespan: Lifespan | None = None,
         store: IdempotencyStore | None = None,
     ) -> None:
-        """`name` owns one durable queue; `concurrency` > 1 gives up queue order for throughput.
+        """`name` owns one durable queue; `concurrency` > 1 gives up queue order for throughput, unless
+        `order="session"`, which handles each session's events one at a time, in queue order, and different
+        sessions at once. `partitions=P` shares P partition queues among every running process of the consumer.
 
         `lifespan` is entered once before the first connection and left after the last (open a database,
         serve a page); `store` keeps the message ids of `once=True` handlers (default: SQLite, see Settings).
@@ -45,8 +51,17 @@ class Consumer:
             raise ValueError(f"a consumer name is a plain queue name (letters, digits, . _ - :), got {name!r}")
         if not isinstance(concurrency, int) or not 1 <= concurrency <= 1000:
             raise ValueError(f"concurrency must be a whole number from 1 to 1000, got {concurrency!r}")
+        if order not in ("queue", "session"):
+            raise ValueError(f"order must be 'queue' or 'session', got {order!r}")
+        if partitions is not None:
+            if not isinstance(partitions, int) or isinstance(partitions, bool) or not 1 <= partitions <= MAX_PARTITIONS:
+                raise ValueError(f"partitions must be a whole number from 1 to {MAX_PARTITIONS}, got {partitions!r}")
+            if order != "session":
+                raise ValueError("partitions keep each session in order across processes: use order='session' too")
         self.name = name
         self.concurrency = concurrency
+        self.order: Order = order
+        self.partitions = partitions
         self.lifespan = lifespan
         self.store = store
         self.routes: dict[str, Route] = {}
@@ -79,7 +94,9 @@ class Consumer:
         return frozenset("#" if event == EVERY else event for event in self.routes)
 
     def __repr__(self) -> str:
-        return f"Consumer({self.name!r}, events={sorted(self.routes)}, concurrency={self.concurrency})"
+        extra = f", order={self.order!r}" if self.order != "queue" else ""
+        extra += f", partitions={self.partitions}" if self.partitions else ""
+        return f"Consumer({self.name!r}, events={sorted(self.routes)}, concurrency={self.concurrency}{extra})"
 
 
 def _is_async(handler: object) -> bool:

@@ -26,11 +26,14 @@ class DeadLetter:
         return f"{self.event_type}\t{self.message_id}\tattempts={self.attempts}\t{self.error}"
 
 
-async def exists(connection: AbstractConnection, queue: str) -> bool:
-    # A passive declaration of a missing queue closes its channel: a channel of its own, then.
+async def exists(connection: AbstractConnection, queue: str, exchange: bool = False) -> bool:
+    # A passive declaration of something missing closes its channel: a channel of its own, then.
     channel = await connection.channel()
     try:
-        await channel.declare_queue(queue, passive=True)
+        if exchange:
+            await channel.declare_exchange(queue, passive=True)
+        else:
+            await channel.declare_queue(queue, passive=True)
     except aio_pika.exceptions.ChannelNotFoundEntity:
         return False
     finally:
@@ -51,13 +54,18 @@ async def dead_letters(connection: AbstractConnection, names: topology.Names) ->
 
 
 async def requeue(connection: AbstractConnection, names: topology.Names) -> int:
-    """Move every dead letter back to the consumer's queue, for a fresh set of attempts."""
+    """Move every dead letter back to the consumer's queue (with partitions: to its session's partition, through
+    the hash exchange), for a fresh set of attempts."""
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
     moved = 0
     try:
         queue = await channel.get_queue(names.dead, ensure=False)
+        if names.partitions:
+            target, key = await channel.get_exchange(names.hash_exchange, ensure=False), ""
+        else:
+            target, key = channel.default_exchange, names.queue
         while (message := await queue.get(no_ack=False, fail=False)) is not None:
-            await channel.default_exchange.publish(_fresh(message), routing_key=names.queue, mandatory=True)
+            await target.publish(_fresh(message), routing_key=key, mandatory=True)
             await message.ack()  # only once the broker confirmed the copy
             moved += 1
     finally:

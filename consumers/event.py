@@ -20,6 +20,8 @@ Source = Literal["openvidu", "livekit"]
 EVENT_TYPE = "x-event-type"
 ATTEMPT = "x-attempt"
 LAST_ERROR = "x-last-error"
+# The bridge's session key (README, AMQP contract): what `order="session"` keeps in order, and partitions hash on.
+SESSION = "x-session"
 # Headers the broker adds on dead-lettering and redelivery; a moved message starts without them.
 BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
 
@@ -114,6 +116,34 @@ def from_message(message: AbstractIncomingMessage, exchange: str) -> Event:
         source="livekit" if headers.get("x-source") == "livekit" else "openvidu",
         received_at=_received_at(headers.get("x-received-at"), message.timestamp),
     )
+
+
+def session_key(message: AbstractIncomingMessage) -> str:
+    """The message's `x-session` header; for a message from a bridge that did not send one yet, the same key
+    taken from the body (a body that is not JSON gets a key of its own: it goes straight to dead letters)."""
+    key = (message.headers or {}).get(SESSION)
+    if isinstance(key, str) and key:
+        return key
+    if isinstance(key, bytes) and key:
+        return key.decode(errors="replace")
+    try:
+        data = parse_body(message.body)
+    except BadMessage:
+        return f"not an event: {message.message_id}"
+    event = data.get("event")
+    found = _room_name(data) if (message.headers or {}).get("x-source") == "livekit" else data.get("sessionId")
+    if isinstance(found, str) and found:
+        return found
+    return event if isinstance(event, str) else ""
+
+
+def _room_name(data: dict[str, Any]) -> object:
+    # The bridge's rule (bridge/sessions.py), repeated: the two packages never import each other.
+    for field, name in (("room", "name"), ("egressInfo", "roomName"), ("ingressInfo", "roomName")):
+        value = data.get(field)
+        if isinstance(value, dict) and isinstance(value.get(name), str) and value[name]:
+            return value[name]
+    return None
 
 
 def event_type(message: AbstractIncomingMessage, exchange: str, data: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from aio_pika.abc import AbstractConnection
 
 from consumers import topology
 from consumers.consumer import Consumer
+from consumers.errors import ConfigError
 from consumers.idempotency import IdempotencyStore, SQLiteStore
 from consumers.settings import Settings
 from consumers.worker import Worker
@@ -79,6 +80,8 @@ class Runner:
             sessions = self.sessions
             try:
                 await self._session()
+            except ConfigError:
+                raise  # the broker lacks what the consumer needs: reconnecting cannot help
             except Exception as exc:
                 if self.stopping:
                     break
@@ -131,12 +134,17 @@ class Runner:
         self.sessions += 1
         self.ready.set()
         for worker in workers:
+            consumer = worker.consumer
             log.info(
-                "consuming queue %r (events %s) from exchange %r, %d at a time",
-                worker.names.queue,
-                ", ".join(sorted(worker.consumer.binding_keys)),
+                "consuming %s (events %s) from exchange %r, %d at a time%s",
+                f"queue {worker.names.queue!r}"
+                if not consumer.partitions
+                else f"partitions {worker.names.partition(0)!r}…{worker.names.partition(consumer.partitions - 1)!r} "
+                f"(shared with the other processes of {consumer.name!r})",
+                ", ".join(sorted(consumer.binding_keys)),
                 self.settings.exchange,
-                worker.consumer.concurrency,
+                consumer.concurrency,
+                ", in order per session" if consumer.order == "session" else "",
             )
 
     def _store(self, consumer: Consumer) -> IdempotencyStore:

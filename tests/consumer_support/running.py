@@ -66,10 +66,20 @@ async def publish(
     event_type: str | None = None,
     message_id: str | None = None,
     source: str = "openvidu",
+    session: str | None = None,
 ) -> None:
     """Publish `body` with the properties the README's AMQP contract gives every message."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = {}  # a test of what is not an event
+    data = data if isinstance(data, dict) else {}
     if event_type is None:
-        event_type = orjson.loads(body)["event"]
+        event_type = data["event"]
+    if session is None:
+        room = data.get("room") if source == "livekit" else None
+        session = (room or {}).get("name") if source == "livekit" else data.get("sessionId")
+        session = session or event_type
     target = await channel.get_exchange(exchange, ensure=False)
     now_ms = time.time_ns() // 1_000_000
     await target.publish(
@@ -79,7 +89,7 @@ async def publish(
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=message_id or hashlib.sha256(body).hexdigest(),
             app_id="openvidu-webhook-bridge",
-            headers={"x-source": source, "x-received-at": now_ms},
+            headers={"x-source": source, "x-received-at": now_ms, "x-session": session},
         ),
         routing_key=event_type,
     )
