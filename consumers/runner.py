@@ -45,6 +45,7 @@ class Runner:
         self.consumers = list(consumers)
         self.ready = asyncio.Event()  # set while consuming: what tests wait on before publishing
         self.sessions = 0
+        self.workers: list[Worker] = []  # those of the current broker session
         self._stop = asyncio.Event()
         self._now = asyncio.Event()
         self._default_store: SQLiteStore | None = None
@@ -113,6 +114,7 @@ class Runner:
 
         connection.close_callbacks.add(lambda *args: broken(_reason(args)))
         workers = [Worker(c, self.settings, self._store(c), broken) for c in self.consumers]
+        self.workers = workers
         try:
             await self._start(connection, workers)
             waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(changed.wait())]

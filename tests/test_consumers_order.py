@@ -30,7 +30,7 @@ def keyed(name: str, recorder: SessionRecorder, concurrency: int) -> Consumer:
 
 
 async def test_each_session_is_handled_in_queue_order_and_sessions_at_once(
-    consumer_settings: Settings, fresh_name: Callable[[str], str], channel: AbstractChannel
+    consumer_settings: Settings, fresh_name: Callable[..., str], channel: AbstractChannel
 ) -> None:
     recorder = SessionRecorder(work=0.004)
     events = interleaved(sessions=20, count=400)
@@ -49,7 +49,7 @@ async def test_each_session_is_handled_in_queue_order_and_sessions_at_once(
 
 
 async def test_a_slow_session_does_not_hold_up_the_others(
-    consumer_settings: Settings, fresh_name: Callable[[str], str], channel: AbstractChannel
+    consumer_settings: Settings, fresh_name: Callable[..., str], channel: AbstractChannel
 ) -> None:
     recorder = SessionRecorder()
     recorder.gates[0] = asyncio.Event()  # the first event of the slow session waits until we say
@@ -69,13 +69,13 @@ async def test_a_slow_session_does_not_hold_up_the_others(
 async def test_a_retry_due_soon_holds_its_own_session_in_place_and_no_other(
     amqp: AbstractRobustConnection,
     consumer_settings: Settings,
-    fresh_name: Callable[[str], str],
+    fresh_name: Callable[..., str],
     channel: AbstractChannel,
 ) -> None:
     settings = dataclasses.replace(consumer_settings, retry_delays=(1.0,))
     recorder = SessionRecorder()
     recorder.failures[0] = 1  # ses_A's first event fails once, and is due again in 1 s
-    name = fresh_name("hold")
+    name = fresh_name("hold", (1.0,))
     async with running(settings, keyed(name, recorder, concurrency=4)):
         await publish(channel, settings.exchange, session_event("ses_A", 0))
         await publish(channel, settings.exchange, session_event("ses_A", 1))
@@ -94,13 +94,13 @@ async def test_a_retry_due_soon_holds_its_own_session_in_place_and_no_other(
 
 @pytest.mark.slow
 async def test_a_retry_due_later_lets_the_later_events_of_its_session_pass(
-    consumer_settings: Settings, fresh_name: Callable[[str], str], channel: AbstractChannel
+    consumer_settings: Settings, fresh_name: Callable[..., str], channel: AbstractChannel
 ) -> None:
     delay = HOLD_IN_PLACE + 0.5
     settings = dataclasses.replace(consumer_settings, retry_delays=(delay,))
     recorder = SessionRecorder()
     recorder.failures[0] = 1
-    name = fresh_name("pass")
+    name = fresh_name("pass", (delay,))
     async with running(settings, keyed(name, recorder, concurrency=4)):
         await publish(channel, settings.exchange, session_event("ses_A", 0))
         await publish(channel, settings.exchange, session_event("ses_A", 1))
@@ -114,7 +114,7 @@ async def test_a_retry_due_later_lets_the_later_events_of_its_session_pass(
 async def test_stopping_settles_what_runs_and_gives_back_the_rest_in_order(
     caplog: pytest.LogCaptureFixture,
     consumer_settings: Settings,
-    fresh_name: Callable[[str], str],
+    fresh_name: Callable[..., str],
     channel: AbstractChannel,
 ) -> None:
     recorder = SessionRecorder()
@@ -146,7 +146,7 @@ async def test_stopping_settles_what_runs_and_gives_back_the_rest_in_order(
 async def test_a_message_that_is_not_an_event_goes_to_dead_letters_without_holding_anyone(
     amqp: AbstractRobustConnection,
     consumer_settings: Settings,
-    fresh_name: Callable[[str], str],
+    fresh_name: Callable[..., str],
     channel: AbstractChannel,
 ) -> None:
     recorder = SessionRecorder()
