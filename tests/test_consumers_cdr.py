@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import orjson
 import pytest
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from consumers.cdr import ArchiveSettings, CdrFiles, cdr_line, create_archive, day_of
-from consumers.errors import ConfigError
+from consumers.runner import Runner
 from consumers.settings import Settings
 from consumers.testing import event
-from tests.consumer_support.running import eventually, running
+from tests.consumer_support.running import eventually, publish, running
+from tests.consumer_support.sessions import interleaved, session_event
 from tests.consumer_support.webhooks import bridge, replay
 
 pytest_plugins = ["tests.consumer_support.fixtures"]
@@ -52,18 +55,24 @@ def test_daily_files_take_each_line_once_even_after_a_restart(tmp_path: Path) ->
     assert path.read_bytes() == b'{"a":{}}\n{"b":{"torn":1}}\n'
 
 
-def test_one_archive_per_directory(tmp_path: Path) -> None:
-    first, second = CdrFiles(tmp_path), CdrFiles(tmp_path)
+def test_archives_sharing_a_directory_write_each_line_once(tmp_path: Path) -> None:
+    first, second = CdrFiles(tmp_path), CdrFiles(tmp_path)  # two processes of a partitioned archive
     first.open()
-    with pytest.raises(ConfigError, match="CDR_DIR"):
-        second.open()
-    first.close()
     second.open()
+    day = date(2024, 6, 10)
+    assert first.write(day, b'{"a":{}}\n')
+    assert not second.write(day, b'{"a":{}}\n')  # the other one wrote it: a redelivery after a hand-over
+    assert second.write(day, b'{"b":{}}\n')
+    assert not first.write(day, b'{"b":{}}\n')
+    assert first.write(day, b'{"c":{}}\n')
+    first.close()
     second.close()
+    assert (tmp_path / "CDR.2024-06-10.log").read_bytes() == b'{"a":{}}\n{"b":{}}\n{"c":{}}\n'
 
 
 @pytest.mark.anyio
 async def test_end_to_end_every_event_once_in_cdr_format(
+    amqp: AbstractRobustConnection,
     amqp_url: str,
     consumer_settings: Settings,
     fresh_name: Callable[[str], str],
@@ -74,17 +83,71 @@ async def test_end_to_end_every_event_once_in_cdr_format(
     directory = tmp_path / "cdr"
     archive = create_archive(ArchiveSettings(directory), name=fresh_name("cdr"))
     bodies = replay(openvidu_events, livekit_events)
+    path = directory / "CDR.2024-06-10.log"
     sentinel = b'{"sessionId":"ses_last","timestamp":1718020000000,"event":"sessionCreated"}'
-    async with running(consumer_settings, archive), bridge(amqp_url, consumer_settings.exchange, tmp_path) as poster:
+    async with (
+        running(consumer_settings, archive) as runner,
+        bridge(amqp_url, consumer_settings.exchange, tmp_path) as poster,
+    ):
         await poster.post_all(bodies)
         await poster.post_all(bodies)  # OpenVidu's resends and the bridge's redeliveries: same bytes, same ids
-        await poster.post(sentinel)
-        path = directory / "CDR.2024-06-10.log"
-        # Queue order: once the sentinel is written, every copy posted before it was handled.
-        assert await eventually(lambda: path.exists() and b"ses_last" in path.read_bytes())
-    lines = path.read_bytes().splitlines()
-    assert len(lines) == len(bodies) + 1 == 34
+        await poster.post(sentinel)  # published after every copy above
+
+        async def drained() -> bool:  # every copy handled: none waits in the queue, none is in hand
+            async with amqp.channel() as channel:
+                queue = await channel.declare_queue(archive.name, passive=True)
+            return queue.declaration_result.message_count == 0 and runner.workers[0].in_hand == 0
+
+        assert await eventually(lambda: path.exists() and b"ses_last" in path.read_bytes(), timeout=30)
+        assert await eventually(drained, timeout=30)
+    lines = [line for line in path.read_bytes().splitlines() if b"ses_last" not in line]
+    assert len(lines) == len(bodies) == 33
     assert len(set(lines)) == len(lines)
     written = [orjson.loads(line) for line in lines]
     expected = [{orjson.loads(b)["event"]: {k: v for k, v in orjson.loads(b).items() if k != "event"}} for b in bodies]
-    assert written[:-1] == expected
+    assert sorted(written, key=repr) == sorted(expected, key=repr)
+    # Sessions are archived at once, each in the order of its events.
+    assert [line for line in written if _session(line) == "ses_Jd8tUyvhXO"] == [
+        line for line in expected if _session(line) == "ses_Jd8tUyvhXO"
+    ]
+    assert [line for line in written if _session(line) == "daily-standup"] == [
+        line for line in expected if _session(line) == "daily-standup"
+    ]
+
+
+def _session(line: dict[str, dict[str, object]]) -> object:
+    (fields,) = line.values()
+    room = fields.get("room")
+    return fields.get("sessionId") or (room.get("name") if isinstance(room, dict) else None)
+
+
+@pytest.mark.anyio
+async def test_two_processes_with_partitions_share_the_directory_each_session_in_order(
+    consumer_settings: Settings,
+    partitioned_name: Callable[..., str],
+    channel: AbstractChannel,
+    tmp_path: Path,
+) -> None:
+    name, settings = partitioned_name(), ArchiveSettings(tmp_path / "cdr", partitions=2)
+    events = interleaved(sessions=12, count=240)
+    path = tmp_path / "cdr" / "CDR.2024-06-10.log"
+    one, two = create_archive(settings, name=name), create_archive(settings, name=name)
+    async with running(consumer_settings, one) as first, running(consumer_settings, two) as second:
+        assert await eventually(lambda: all(_holds(runner) == 1 for runner in (first, second)), timeout=20)
+        for session, seq in events:
+            await publish(channel, consumer_settings.exchange, session_event(session, seq))
+        assert await eventually(lambda: path.exists() and len(path.read_bytes().splitlines()) == 240, timeout=30)
+
+    archived: dict[str, list[int]] = collections.defaultdict(list)
+    for line in path.read_bytes().splitlines():
+        fields = orjson.loads(line)["participantJoined"]
+        archived[fields["sessionId"]].append(fields["seq"])
+    published: dict[str, list[int]] = collections.defaultdict(list)
+    for session, seq in events:
+        published[session].append(seq)
+    assert archived == published
+
+
+def _holds(runner: Runner) -> int:
+    claimer = runner.workers[0].claimer if runner.workers else None
+    return len(claimer.held) if claimer is not None else 0

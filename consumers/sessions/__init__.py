@@ -32,7 +32,8 @@ def create_tracker(settings: TrackerSettings, name: str = "session-tracker") -> 
         finally:
             store.close()
 
-    consumer = Consumer(name, lifespan=lifespan)
+    # Each session's events in order; with partitions, any number of processes (one database).
+    consumer = Consumer(name, concurrency=8, order="session", partitions=settings.partitions, lifespan=lifespan)
 
     @consumer.on(*openvidu.EVENTS, *livekit.EVENTS)
     async def track(event: Event) -> None:

@@ -14,14 +14,19 @@ class TrackerSettings:
     db: Path = Path("data/sessions.sqlite3")
     http_host: str = "127.0.0.1"
     http_port: int = 8081  # 0: any free port (the log says which)
+    partitions: int | None = None  # shared by every process of the tracker; None: one process
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TrackerSettings:
         port = env.get("SESSIONS_HTTP_PORT", "").strip()
         if port and (not port.isdigit() or int(port) > 65535):
             raise ConfigError(f"SESSIONS_HTTP_PORT must be a port number (0-65535), got {port!r}")
+        partitions = env.get("SESSIONS_PARTITIONS", "").strip()
+        if partitions and (not partitions.isdigit() or not 1 <= int(partitions) <= 256):
+            raise ConfigError(f"SESSIONS_PARTITIONS must be a number of partitions from 1 to 256, got {partitions!r}")
         return cls(
             db=Path(env.get("SESSIONS_DB", "").strip() or cls.db),
             http_host=env.get("SESSIONS_HTTP_HOST", "").strip() or cls.http_host,
             http_port=int(port) if port else cls.http_port,
+            partitions=int(partitions) if partitions else None,
         )
