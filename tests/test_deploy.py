@@ -129,6 +129,11 @@ def test_compose_runs_rabbitmq_with_management_a_healthcheck_and_a_named_volume(
     plugins = (ROOT / rabbitmq["volumes"][1].split(":")[0]).read_text()
     assert "rabbitmq_prometheus" in plugins
     assert "rabbitmq_management" in plugins
+    assert "rabbitmq_consistent_hash_exchange" in plugins  # partitioned consumers need it
+
+
+def test_ci_enables_the_consistent_hash_exchange_on_its_broker() -> None:
+    assert "rabbitmq-plugins enable rabbitmq_consistent_hash_exchange" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_compose_runs_the_three_shipped_consumers_on_the_same_image_and_broker() -> None:

@@ -181,6 +181,7 @@ def test_bridge_service_autoscaler_and_disruption_budget_target_the_bridge_pods(
 def test_rabbitmq_is_a_three_node_cluster_whose_generated_credentials_the_pods_use() -> None:
     cluster = one("RabbitmqCluster", "rabbitmq")
     assert cluster["spec"]["replicas"] == 3
+    assert "rabbitmq_consistent_hash_exchange" in cluster["spec"]["rabbitmq"]["additionalPlugins"]
     secret = f"{cluster['metadata']['name']}-default-user"  # the Secret the Cluster Operator creates
     for workload in workloads():
         (container,) = pod_spec(workload)["containers"]
