@@ -17,6 +17,7 @@ from bench.broker import Broker
 from bench.contenders import AMQP_URL, CONTENDERS
 from bench.machine import describe
 from bench.measure import ProcessGone
+from bench.ordering import ordering
 from bench.outage import Timeline, outage
 from bench.runs import contender_runs, say
 from bench.scaling import scaling
@@ -29,7 +30,7 @@ LOADS = {
     "c32": {"kind": "closed", "connections": 32},
     "rate": {"kind": "open", "rate": 1000},
 }
-EXTRAS = ("outage", "scaling")
+EXTRAS = ("outage", "scaling", "ordering")
 
 
 def options() -> argparse.Namespace:
@@ -41,6 +42,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="seconds per load (default 10, --quick 3)")
     parser.add_argument("--cut", type=float, help="seconds the broker is cut in the outage run (default 60, quick 10)")
     parser.add_argument("--profile", action="store_true", help="py-spy each load: bench/work/profiles/*.txt")
+    parser.add_argument("--events", type=int, default=1200, help="events of the ordering run (default 1200)")
     parser.add_argument("--amqp", default=AMQP_URL, help="the broker (never stopped; only bench-* names are made)")
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
@@ -51,7 +53,12 @@ def options() -> argparse.Namespace:
     if unknown := set(args.loads.split(",")) - set(LOADS):
         parser.error(f"unknown in --loads: {', '.join(sorted(unknown))}")
     args.full = (
-        not args.only and not args.quick and not args.profile and args.seconds == 10 and args.loads == "seq,c32,rate"
+        not args.only
+        and not args.quick
+        and not args.profile
+        and args.seconds == 10
+        and args.loads == "seq,c32,rate"
+        and args.events == 1200
     )
     return args
 
@@ -76,6 +83,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "scaling" in args.wanted:
             say("scaling: 1 then 2 bridges behind haproxy")
             results["scaling"] = await attempt(lambda: scaling(broker, WORK, args.seconds))
+        if "ordering" in args.wanted:
+            say(f"ordering: consumers keeping each session in order, {args.events:,} events, 20 ms handler")
+            results["ordering"] = await attempt(lambda: ordering(broker, WORK, args.events))
     finally:
         await broker.close()
     return results

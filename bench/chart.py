@@ -75,15 +75,33 @@ def scaling(ax: Axes, s: dict[str, Any]) -> None:
     ax.set_title("Behind haproxy, 32 connections", fontsize=10)
 
 
+def ordering(ax: Axes, o: dict[str, Any]) -> None:
+    labels = {
+        "c1": "1 process\nconcurrency=1",
+        "keyed16": "1 process\n16 keyed",
+        "partitions": "3 processes\npartitions",
+        "partitions-kill": "3, one\nSIGKILLed",
+    }
+    shown = [key for key in labels if "rate" in o.get(key, {})]
+    _bars(ax, [labels[key] for key in shown], {"events/s": [o[key]["rate"] for key in shown]}, "events/s")
+    ax.set_title(f"Each session in order, {o['work_ms']:.0f} ms handler, {o['sessions']} sessions", fontsize=10)
+
+
 def draw(results: dict[str, Any], path: Path) -> None:
     contenders = results["contenders"]
     panels = [("throughput", contenders)] if any("seq" in r or "c32" in r for r in contenders.values()) else []
     panels += [("latency", contenders)] if any("rate" in r for r in contenders.values()) else []
-    panels += [(k, results[k]) for k in ("outage", "scaling") if k in results and "error" not in results[k]]
+    panels += [(k, results[k]) for k in ("outage", "scaling", "ordering") if k in results and "error" not in results[k]]
     if not panels:
         return
     fig, axes = plt.subplots((len(panels) + 1) // 2, 2, figsize=(13, 4.2 * ((len(panels) + 1) // 2)), squeeze=False)
-    draw_one = {"throughput": throughput, "latency": latency, "outage": outage, "scaling": scaling}
+    draw_one = {
+        "throughput": throughput,
+        "latency": latency,
+        "outage": outage,
+        "scaling": scaling,
+        "ordering": ordering,
+    }
     flat = list(axes.flat)
     for ax, (kind, data) in zip(flat, panels, strict=False):
         draw_one[kind](ax, data)

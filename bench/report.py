@@ -207,6 +207,40 @@ def scaling(results: dict[str, Any]) -> list[str]:
     return [*rows, ""]
 
 
+def ordering(results: dict[str, Any]) -> list[str]:
+    if "ordering" not in results:
+        return []
+    o = results["ordering"]
+    if "error" in o:
+        return ["## Consumers in order per session", "", f"Failed: {o['error']}", ""]
+    rows = [
+        f"## Consumers in order per session: {o['events']:,} events of {o['sessions']} interleaved sessions, "
+        f"a {o['work_ms']:.0f} ms handler",
+        "",
+        "| set-up | events/s | x concurrency=1 | each session in order | lost | handled again | taken over in |",
+        "|---|--:|--:|:-:|--:|--:|--:|",
+    ]
+    about = {
+        "c1": "1 process, `concurrency=1`",
+        "keyed16": '1 process, `concurrency=16, order="session"`',
+        "partitions": '3 processes, `concurrency=16, order="session", partitions=12`',
+        "partitions-kill": "the same, one process SIGKILLed after a third of the events",
+    }
+    for key, label in about.items():
+        r = o.get(key, {})
+        if "rate" not in r:
+            continue
+        takeover = f"{r['takeover_s']:.1f} s" if "takeover_s" in r else "-"
+        rows.append(
+            f"| {label} | {_num(r['rate'])} | {_times(r.get('x_c1'))} | {'✅' if r['in_order'] else '❌'} | "
+            f"{r['lost']} | {r['handled_again']} | {takeover} |"
+        )
+    keyed = o.get("keyed16", {}).get("x_c1")
+    verdict = _check(keyed, keyed is not None and keyed >= 8, _times(keyed))
+    rows += ["", f"Target: 16 keyed slots ≥ 8x one process at concurrency=1: {verdict}"]
+    return [*rows, ""]
+
+
 def markdown(results: dict[str, Any]) -> str:
     parts = header(results) + throughput(results) + latency(results) + targets(results)
-    return "\n".join(parts + outage(results) + scaling(results))
+    return "\n".join(parts + outage(results) + scaling(results) + ordering(results))
