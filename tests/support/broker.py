@@ -47,6 +47,8 @@ def rabbitmq_url() -> Iterator[str | None]:
         container = DockerContainer("rabbitmq:3.13-management").with_exposed_ports(5672)
         with container:
             wait_for_logs(container, "Server startup complete", timeout=120)
+            # Partitioned consumers need it, as .ci/run, compose and the RabbitmqCluster enable it.
+            container.exec(["rabbitmq-plugins", "enable", "rabbitmq_consistent_hash_exchange"])
             host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
             yield f"amqp://guest:guest@{host}:{port}/"
     elif answers("127.0.0.1", 5672):
