@@ -25,6 +25,7 @@ from consumers.topology import Names
 from consumers.worker import HOLD_IN_PLACE
 from tests.consumer_support.running import eventually, publish, until_ready
 from tests.consumer_support.sessions import SessionRecorder, interleaved, session_event
+from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.anyio
 pytest_plugins = ["tests.consumer_support.fixtures"]
@@ -104,6 +105,33 @@ async def test_two_processes_share_the_partitions_evenly_and_one_takes_all_when_
     assert in_order(recorder, first_events + later_events)
     assert len(recorder.handled) == len(first_events) + len(later_events)  # none twice: hand-overs lose nothing
     assert recorder.overlaps == 0
+
+
+async def test_a_process_that_loses_its_connection_hands_its_partitions_over_and_takes_its_share_back(
+    consumer_settings: Settings,
+    partitioned_name: Callable[..., str],
+    channel: AbstractChannel,
+    tcp_proxy: Callable[[], TcpProxy],
+) -> None:
+    proxy = tcp_proxy()
+    far = dataclasses.replace(consumer_settings, rabbitmq_url=proxy.url(consumer_settings.rabbitmq_url))
+    name, recorder = partitioned_name(), SessionRecorder(work=0.002)
+    events = interleaved(sessions=16, count=300)
+    async with (
+        process(consumer_settings, partitioned(name, recorder, 4)) as near,
+        process(far, partitioned(name, recorder, 4)) as away,
+    ):
+        assert await eventually(lambda: len(held(near)) == len(held(away)) == 2, timeout=20)
+        await publish_all(channel, consumer_settings.exchange, events[:100])
+        proxy.cut()  # the broker closes its connection: its owner queues go with it
+        assert await eventually(lambda: len(held(near)) == 4, timeout=20)
+        await publish_all(channel, consumer_settings.exchange, events[100:200])
+        assert await eventually(lambda: {h.seq for h in recorder.handled} >= set(range(200)), timeout=30)
+        proxy.restore()  # it reconnects as a new member, and gets its share back
+        assert await eventually(lambda: len(held(near)) == len(held(away)) == 2, timeout=40)
+        await publish_all(channel, consumer_settings.exchange, events[200:])
+        assert await eventually(lambda: {h.seq for h in recorder.handled} >= set(range(300)), timeout=30)
+    assert in_order(recorder, events)
 
 
 async def test_a_retry_due_later_comes_back_to_its_own_partition(
