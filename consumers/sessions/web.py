@@ -37,10 +37,10 @@ log = logging.getLogger(__name__)
 
 LISTED = 50  # ended sessions on the list
 SEARCHED = 200  # ended sessions a search looks through
-REFRESH_SECONDS = 10
 
 
-def create_app(db_path: Path) -> Starlette:
+def create_app(db_path: Path, refresh_seconds: int = 10) -> Starlette:
+    """The pages and the API over the tracker's database; the list reloads itself every `refresh_seconds`."""
     db = queries.connect(db_path)
     templates = _templates()
 
@@ -70,7 +70,7 @@ def create_app(db_path: Path) -> Starlette:
             "live": [s for s in shown if s["live"]],
             "ended": [s for s in shown if not s["live"]][:LISTED],
             "searched": len(ended),
-            "refresh": REFRESH_SECONDS,
+            "refresh": refresh_seconds,
         }
         return templates.TemplateResponse(request, "index.html", _context(context, root="./"))
 

@@ -340,16 +340,16 @@ NAMES = (
 def demo(now: float) -> list[list[bytes]]:
     """The sessions of the README's screenshots: two live, four ended, from both senders."""
     return [
-        _planning(now - 2 * 3600),
-        _design_review(now - 5 * 3600),
-        _support(now - 26 * 60),
-        _town_hall(now - 48 * 60),
-        _standup(now - 26 * 3600),
-        _interview(now - 3 * 3600),
+        planning(now - 2 * 3600),
+        design_review(now - 5 * 3600),
+        support(now - 26 * 60),
+        town_hall(now - 48 * 60),
+        standup(now - 26 * 3600),
+        interview(now - 3 * 3600),
     ]
 
 
-def _planning(start: float) -> list[bytes]:
+def planning(start: float) -> list[bytes]:
     """OpenVidu 2: six people, a screen share, a reconnect after a network drop, a recording that is ready."""
     s = OpenViduSession("ses_Pl4nN1ngQ3", start)
     people = {name: s.join(name, 5 + i * 40, platform=i) for i, name in enumerate(NAMES[:6])}
@@ -369,7 +369,7 @@ def _planning(start: float) -> list[bytes]:
     return s.bodies()
 
 
-def _design_review(start: float) -> list[bytes]:
+def design_review(start: float) -> list[bytes]:
     """LiveKit: four people, one whose connection failed, a composite recording with its egress participant."""
     room = LiveKitRoom("design-review", start)
     for i, name in enumerate(NAMES[6:10]):
@@ -386,7 +386,7 @@ def _design_review(start: float) -> list[bytes]:
     return room.bodies()
 
 
-def _support(start: float) -> list[bytes]:
+def support(start: float) -> list[bytes]:
     """OpenVidu 2, going on now: a customer and two agents, recorded."""
     s = OpenViduSession("support-4711", start)
     customer = s.join("Marta Nowak", 3, platform=2)
@@ -399,7 +399,7 @@ def _support(start: float) -> list[bytes]:
     return s.bodies()
 
 
-def _town_hall(start: float) -> list[bytes]:
+def town_hall(start: float) -> list[bytes]:
     """LiveKit, going on now: twelve people, some already gone, a recording running."""
     room = LiveKitRoom("town-hall", start)
     for i, name in enumerate(NAMES[10:22]):
@@ -414,7 +414,7 @@ def _town_hall(start: float) -> list[bytes]:
     return room.bodies()
 
 
-def _standup(start: float) -> list[bytes]:
+def standup(start: float) -> list[bytes]:
     room = LiveKitRoom("standup-team-a", start)
     for i, name in enumerate(NAMES[20:25]):
         identity = name.split()[0].lower()
@@ -425,7 +425,7 @@ def _standup(start: float) -> list[bytes]:
     return room.bodies()
 
 
-def _interview(start: float) -> list[bytes]:
+def interview(start: float) -> list[bytes]:
     """OpenVidu 2: two people, a recording that failed."""
     s = OpenViduSession("ses_Int3rv1ewX", start)
     a, b = s.join("Sven Larsen", 4), s.join("Tomás Silva", 70, platform=1)
