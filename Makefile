@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test lint typecheck pytest bench venv clean
+.PHONY: run test lint typecheck pytest bench screenshots venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ pytest: venv
 
 bench: venv
 	$(PY) -m bench
+
+# The README's pictures of the session tracker's pages (docs/screenshots/), taken in Debian's Chromium.
+screenshots: venv
+	$(PY) -m tests.consumer_support.screenshots
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
