@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 async def photograph(db: Path, out: Path, chromium: str) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
     shots = []
     async with web.serving(web.create_app(db), "127.0.0.1", free_port()) as url, browser(chromium) as context:
         page = await context.new_page()
@@ -43,6 +42,7 @@ def main() -> None:
     if chromium is None:
         sys.exit("screenshots: Chromium is not installed (apt-get install chromium, or set CHROMIUM)")
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
     now = time.time()
     with tempfile.TemporaryDirectory() as work:
         db = Path(work) / "sessions.sqlite3"
