@@ -128,14 +128,14 @@ def when(iso: str | None, now: datetime) -> str:
 
 
 def size(count: int | None) -> str:
+    """Bytes as a person reads them: 48.2 MB."""
     if count is None:
         return "—"
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover - the loop returns at GB
+    units = ("B", "KB", "MB", "GB", "TB")
+    power = 0
+    while count >= 1000 ** (power + 1) and power < len(units) - 1:
+        power += 1
+    return f"{count} B" if power == 0 else f"{count / 1000**power:.1f} {units[power]}"
 
 
 def people(session: dict[str, Any]) -> list[dict[str, Any]]:
