@@ -5,13 +5,17 @@
   const every = Number(document.getElementById("sessions")?.dataset.refresh || 10) * 1000;
   if (!input) return;
   let pending = null;
+  let latest = 0;  // only the newest answer is shown: a slow refresh never overwrites a newer search
 
   async function load(query) {
+    const mine = ++latest;
     const url = new URL(window.location.href);
     if (query) url.searchParams.set("q", query); else url.searchParams.delete("q");
     const response = await fetch(url, { headers: { Accept: "text/html" } });
-    if (!response.ok) return;
-    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    if (!response.ok || mine !== latest) return;
+    const text = await response.text();
+    if (mine !== latest) return;
+    const page = new DOMParser().parseFromString(text, "text/html");
     const fresh = page.getElementById("sessions");
     if (fresh) document.getElementById("sessions").replaceWith(fresh);
     document.title = page.title;
