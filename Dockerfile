@@ -5,18 +5,21 @@
 # The journal (and the consumers' files) live under /data: mount a volume there, one per bridge instance.
 ARG PYTHON_VERSION=3.12
 
-# Build stage: resolve and install the package and its dependencies into a virtualenv. Every dependency ships
-# manylinux wheels (uvloop, httptools, orjson), so no compiler is needed even here; none reaches the final image.
+# Build stage: install the locked dependencies (each file checked against its hash), then the package itself
+# without dependencies. Every dependency ships manylinux wheels (uvloop, httptools, orjson), so no compiler is
+# needed even here; none reaches the final image.
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/bridge
+COPY requirements/runtime.txt ./requirements/
+RUN /opt/bridge/bin/pip install --no-cache-dir --require-hashes --only-binary :all: -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY bridge ./bridge
 COPY consumers ./consumers
 # A regular (not editable) install: the final image needs only the virtualenv, not the sources.
-RUN /opt/bridge/bin/pip install --no-cache-dir . \
+RUN /opt/bridge/bin/pip install --no-cache-dir --no-deps . \
     && /opt/bridge/bin/pip uninstall --yes pip
 
 # Final stage: the same Python base, the virtualenv, and a user that owns nothing but /data.

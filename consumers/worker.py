@@ -30,6 +30,7 @@ from consumers.event import ATTEMPT, EVENT_TYPE, LAST_ERROR, BadMessage, Event, 
 from consumers.handling import Decision, Outcome, handle
 from consumers.idempotency import IdempotencyStore
 from consumers.keyed import KeyedScheduler, Slots
+from consumers.metrics import ConsumerMetrics
 from consumers.partitions import Claimer
 from consumers.settings import Settings
 
@@ -67,7 +68,12 @@ class InHand:
 
 class Worker:
     def __init__(
-        self, consumer: Consumer, settings: Settings, store: IdempotencyStore, broken: Callable[[str], None]
+        self,
+        consumer: Consumer,
+        settings: Settings,
+        store: IdempotencyStore,
+        broken: Callable[[str], None],
+        metrics: ConsumerMetrics,
     ) -> None:
         self.consumer = consumer
         self.settings = settings
@@ -85,6 +91,8 @@ class Worker:
         self._stopping = False
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None  # publishes retries and dead letters, with confirms
+        self.metrics = metrics
+        metrics.watch_in_hand(consumer, lambda: self.in_hand)
 
     async def start(self, connection: AbstractConnection) -> None:
         await topology.declare_queues(connection, self.names, self.settings.retry_delays)
@@ -241,6 +249,8 @@ class Worker:
     ) -> None:
         millis = (time.perf_counter() - started) * 1000
         failed = isinstance(outcome, str) or outcome.outcome is Outcome.DEAD or exception is not None
+        settled = outcome.outcome.value if isinstance(outcome, Decision) else "unsettled"
+        self.metrics.settled(self.consumer, event_type, settled, millis / 1000)
         log.log(
             logging.WARNING if failed else logging.INFO,
             "%s | %s | %s | attempt %d | %s | %.1fms",
@@ -256,7 +266,7 @@ class Worker:
                 "event": event_type,
                 "message_id": message.message_id,
                 "attempt": attempt,
-                "outcome": outcome.outcome.value if isinstance(outcome, Decision) else "unsettled",
+                "outcome": settled,
                 "duration_ms": round(millis, 3),
             },
         )

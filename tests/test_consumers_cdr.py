@@ -15,7 +15,7 @@ from consumers.cdr import ArchiveSettings, CdrFiles, cdr_line, create_archive, d
 from consumers.runner import Runner
 from consumers.settings import Settings
 from consumers.testing import event
-from tests.consumer_support.running import eventually, publish, running
+from tests.consumer_support.running import eventually, publish, running, until_drained
 from tests.consumer_support.sessions import interleaved, session_event
 from tests.consumer_support.webhooks import bridge, replay
 
@@ -93,13 +93,8 @@ async def test_end_to_end_every_event_once_in_cdr_format(
         await poster.post_all(bodies)  # OpenVidu's resends and the bridge's redeliveries: same bytes, same ids
         await poster.post(sentinel)  # published after every copy above
 
-        async def drained() -> bool:  # every copy handled: none waits in the queue, none is in hand
-            async with amqp.channel() as channel:
-                queue = await channel.declare_queue(archive.name, passive=True)
-            return queue.declaration_result.message_count == 0 and runner.workers[0].in_hand == 0
-
-        assert await eventually(lambda: path.exists() and b"ses_last" in path.read_bytes(), timeout=30)
-        assert await eventually(drained, timeout=30)
+        async with amqp.channel() as channel:
+            assert await until_drained([runner], channel)  # every copy handled, sessions being handled at once
     lines = [line for line in path.read_bytes().splitlines() if b"ses_last" not in line]
     assert len(lines) == len(bodies) == 33
     assert len(set(lines)) == len(lines)

@@ -18,7 +18,7 @@ from consumers.sessions import TrackerSettings, create_tracker, livekit, openvid
 from consumers.sessions.store import SessionStore
 from consumers.settings import Settings
 from consumers.testing import event
-from tests.consumer_support.running import eventually, running
+from tests.consumer_support.running import eventually, running, until_drained
 from tests.consumer_support.webhooks import bridge, replay
 from tests.support.bridges import free_port
 
@@ -181,12 +181,8 @@ async def test_end_to_end_through_the_bridge_with_its_page_and_report(
         await poster.post(sentinel)
         assert await eventually(lambda: db_path.exists() and queries.find(queries.connect(db_path), "ses_last"))
 
-        async def drained() -> bool:  # sessions are handled at once: wait until no copy waits or is in hand
-            async with amqp.channel() as channel:
-                queue = await channel.declare_queue(tracker.name, passive=True)
-            return queue.declaration_result.message_count == 0 and runner.workers[0].in_hand == 0
-
-        assert await eventually(drained, timeout=30)
+        async with amqp.channel() as channel:
+            assert await until_drained([runner], channel)  # sessions are handled at once: every copy, not just the last
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             live = (await client.get("/api/live")).json()["sessions"]
             detail = (await client.get("/api/sessions/ses_Jd8tUyvhXO")).json()["sessions"]
@@ -230,14 +226,8 @@ async def test_two_tracker_processes_with_partitions_share_one_database(
         await poster.post(sentinel)
         assert await eventually(lambda: db_path.exists() and queries.find(queries.connect(db_path), "ses_last"))
 
-        async def drained() -> bool:
-            for lane in (f"{name}.0", f"{name}.1"):
-                async with amqp.channel() as channel:
-                    if (await channel.declare_queue(lane, passive=True)).declaration_result.message_count:
-                        return False
-            return one.workers[0].in_hand == two.workers[0].in_hand == 0
-
-        assert await eventually(drained, timeout=30)
+        async with amqp.channel() as channel:
+            assert await until_drained([one, two], channel)
     everything = dump(db_path)
     everything["sessions"] = [row for row in everything["sessions"] if row[0] != "ses_last_1"]
     assert everything == in_order

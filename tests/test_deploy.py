@@ -262,9 +262,17 @@ def test_dockerfile_runs_as_a_non_root_user_with_exec_form_commands_and_a_health
 
 def test_dockerignore_sends_only_what_the_image_installs() -> None:
     patterns = (ROOT / ".dockerignore").read_text().split()
-    assert patterns[patterns.index("*") :][:5] == ["*", "!pyproject.toml", "!README.md", "!bridge/", "!consumers/"]
+    sent = ["*", "!pyproject.toml", "!README.md", "!bridge/", "!consumers/", "!requirements/runtime.txt"]
+    assert patterns[patterns.index("*") :][:6] == sent
     copied = {arg.split()[0] for op, arg in instructions() if op == "COPY" and not arg.startswith("--from")}
-    assert copied == {"pyproject.toml", "bridge", "consumers"}
+    assert copied == {"requirements/runtime.txt", "pyproject.toml", "bridge", "consumers"}
+
+
+def test_the_image_installs_the_runtime_lock_and_nothing_unlocked() -> None:
+    installs = [arg for op, arg in instructions() if op == "RUN" and "pip install" in arg]
+    assert "--require-hashes" in installs[0]
+    assert "-r requirements/runtime.txt" in installs[0]
+    assert all("--require-hashes" in arg or "--no-deps" in arg for arg in installs)
 
 
 # --- haproxy and systemd -------------------------------------------------------------------------------------

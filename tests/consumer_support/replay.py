@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import orjson
 
 from consumers.cdr import ArchiveSettings, create_archive
@@ -27,7 +28,7 @@ from consumers.settings import Settings
 from tests.conftest import CORPUS
 from tests.consumer_support.fixtures import delete_exchange, delete_queues
 from tests.consumer_support.receiver import receiving
-from tests.consumer_support.running import eventually, running
+from tests.consumer_support.running import eventually, running, until_drained
 from tests.consumer_support.webhooks import bridge, replay
 from tests.support.bridges import free_port
 from tests.support.broker import LOCAL_URL
@@ -48,12 +49,15 @@ async def run(work: Path, times: int) -> None:
                 create_tracker(TrackerSettings(db=work / "sessions.sqlite3", http_port=free_port()), name=names[1]),
                 create_notifier(NotifierSettings(url=receiver.url), name=names[2]),
             ]
-            async with running(settings, *consumers), bridge(LOCAL_URL, exchange, work) as poster:
+            async with running(settings, *consumers) as runner, bridge(LOCAL_URL, exchange, work) as poster:
                 for _ in range(times):
                     await poster.post_all(bodies)
                 await poster.post(sentinel)
                 cdr = work / "cdr" / "CDR.2024-06-10.log"
                 await eventually(lambda: cdr.exists() and b"ses_end" in cdr.read_bytes(), timeout=30)
+                connection = await aio_pika.connect(LOCAL_URL)
+                async with connection, connection.channel() as channel:
+                    await until_drained([runner], channel)  # sessions are handled at once: all, not just the last
                 await eventually(lambda: len(receiver.received) >= 2, timeout=30)
                 await receiver.wait_for(3, timeout=2.0)  # a third would be a duplicate notification
     finally:

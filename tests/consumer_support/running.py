@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import aio_pika
@@ -15,6 +15,7 @@ import orjson
 from aio_pika.abc import AbstractChannel
 
 from consumers import Consumer, Event
+from consumers.metrics import ConsumerMetrics
 from consumers.runner import Runner
 from consumers.settings import Settings
 
@@ -35,9 +36,11 @@ async def until_count(changed: asyncio.Event, current: Callable[[], int], count:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *consumers: Consumer) -> AsyncIterator[Runner]:
+async def running(
+    settings: Settings, *consumers: Consumer, metrics: ConsumerMetrics | None = None
+) -> AsyncIterator[Runner]:
     """A Runner consuming (its queues declared and bound) for the duration of the block."""
-    runner = Runner(settings, consumers)
+    runner = Runner(settings, consumers, metrics)
     task = asyncio.create_task(runner.run())
     await until_ready(runner, task)
     try:
@@ -130,3 +133,24 @@ async def eventually(check: Callable[[], T | Awaitable[T]], timeout: float = 10.
         if result or time.monotonic() > deadline:
             return result  # type: ignore[return-value]
         await asyncio.sleep(every)
+
+
+async def until_drained(runners: Sequence[Runner], channel: AbstractChannel, timeout: float = 30.0) -> bool:
+    """Whether, within `timeout`, nothing waits in the runners' queues and nothing is in their hands.
+
+    With `order="session"` sessions are handled at once, so a last event handled is not proof that the events
+    published before it were: wait for this instead (after something published last was seen handled).
+    """
+
+    async def drained() -> bool:
+        for runner in runners:
+            for worker in runner.workers:
+                for lane in worker.names.lanes:
+                    declared = await channel.declare_queue(lane, passive=True)
+                    if declared.declaration_result.message_count:
+                        return False
+                if worker.in_hand:
+                    return False
+        return True
+
+    return bool(await eventually(drained, timeout=timeout))
