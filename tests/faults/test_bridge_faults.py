@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bridge import records
 from bridge.settings import Settings
 from tests.faults.stream import Outcome, Senders, audit, verify
 from tests.support.bridges import BridgeProcess, free_port, serve, wait_for_status, wait_until
@@ -111,9 +112,10 @@ async def test_a_full_journal_answers_503_with_retry_after_and_recovers_once_dra
             await senders.until(50)
             proxy.cut()
             await wait_until(lambda: senders.statuses[503] > 0, within=30, what="a 503 from a full journal")
-            response = await client.post(
-                bridge.webhook, content=b'{"event":"sessionCreated"}', headers={"content-type": "application/json"}
-            )
+            # Larger than any room a refused event can have left (the senders' events are under 1 KiB): refused
+            # whatever the exact record sizes.
+            big = b'{"event":"sessionCreated","pad":"%s"}' % (b"x" * (16 << 10))
+            response = await client.post(bridge.webhook, content=big, headers={"content-type": "application/json"})
             readiness = await client.get(bridge.url + "/readyz")
             proxy.restore()
             restored = time.monotonic()
@@ -238,7 +240,7 @@ async def test_a_corrupted_record_mid_segment_costs_only_itself(
     segments = sorted(journal.glob("*.wal"))
     assert len(segments) >= 3
     middle = segments[1].read_bytes()
-    victim = middle.index(b"OVJ1", len(middle) // 2)
+    victim = middle.index(records.MAGIC, len(middle) // 2)
     with segments[1].open("r+b") as segment:
         segment.seek(victim + 40)
         segment.write(b"\xde\xad\xbe\xef")
