@@ -64,6 +64,8 @@ async def ordering(broker: Broker, work: Path, events: int) -> dict[str, Any]:
             group = Group(setup, broker.url, sink.exchange, name, work / "ordering")
             try:
                 results[setup.key] = await group.measure(plan)
+            except (TimeoutError, RuntimeError) as exc:  # one set-up failing must not lose the others' numbers
+                results[setup.key] = {"error": str(exc)}
             finally:
                 await group.stop()
                 await _delete(broker, name, setup.partitions)
@@ -139,6 +141,10 @@ class Group:
     async def _until(self, check: Any, within: float, what: str) -> None:
         deadline = time.monotonic() + within
         while not check():
+            for number, proc in enumerate(self.procs):
+                if proc.returncode is not None and not (self.setup.kill and number == 0):
+                    lines = self.log(number).read_text().strip().splitlines() or ["(no output)"]
+                    raise RuntimeError(f"{self.setup.key}: a consumer exited ({proc.returncode}): {lines[-1]}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.setup.key}: waited {within:.0f}s for {what}")
             await asyncio.sleep(0.05)  # polling files other processes write: nothing to wait on but time

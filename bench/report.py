@@ -228,6 +228,8 @@ def ordering(results: dict[str, Any]) -> list[str]:
     }
     for key, label in about.items():
         r = o.get(key, {})
+        if "error" in r:
+            rows.append(f"| {label} | failed: {r['error']} | | | | | |")
         if "rate" not in r:
             continue
         takeover = f"{r['takeover_s']:.1f} s" if "takeover_s" in r else "-"

@@ -175,14 +175,15 @@ async def _when(check: Callable[[], object], done: Callable[[list[int]], bool]) 
 class Processes:
     """`consumers run tests.consumer_support.partitioned:consumer`, as several real processes."""
 
-    def __init__(self, amqp_url: str, exchange: str, name: str, tmp: Path, partitions: int) -> None:
+    def __init__(self, settings: Settings, name: str, tmp: Path, partitions: int) -> None:
         self.tmp = tmp
         self.marks = tmp / "marks.log"
         self.env = {
             **os.environ,
-            "RABBITMQ_URL": amqp_url,
-            "CONSUMER_EXCHANGE": exchange,
+            "RABBITMQ_URL": settings.rabbitmq_url,
+            "CONSUMER_EXCHANGE": settings.exchange,
             "CONSUMER_STATE_DIR": str(tmp / "state"),
+            "CONSUMER_RETRY_DELAYS": ",".join(map(str, settings.retry_delays)),  # those the fixture deletes
             "CONSUMER_LOG_LEVEL": "INFO",
             "PARTITIONED_NAME": name,
             "PARTITIONED_PARTITIONS": str(partitions),
@@ -229,21 +230,20 @@ class Processes:
 @pytest.mark.slow
 async def test_three_processes_keep_each_session_in_order_and_lose_nothing_when_one_is_sigkilled(
     amqp: AbstractRobustConnection,
-    amqp_url: str,
-    exchange_name: str,
+    consumer_settings: Settings,
     partitioned_name: Callable[..., str],
     channel: AbstractChannel,
     tmp_path: Path,
 ) -> None:
     partitions, name = 6, partitioned_name()
     lanes = Names(name, partitions).lanes
-    processes = Processes(amqp_url, exchange_name, name, tmp_path, partitions)
+    processes = Processes(consumer_settings, name, tmp_path, partitions)
     events = interleaved(sessions=40, count=1200)
     try:
         await processes.start(3)
         assert await eventually(lambda: processes.held() == [2, 2, 2], timeout=60), processes.held()
         for session, seq in events:
-            await publish(channel, exchange_name, session_event(session, seq))
+            await publish(channel, consumer_settings.exchange, session_event(session, seq))
             if seq == 400:
                 await eventually(lambda: len(processes.calls()) >= 300, timeout=60)
                 victim = processes.calls()[-1][0]
