@@ -184,13 +184,15 @@ class Claimer(Generic[S]):
             if not channel.is_closed:
                 await channel.close()
         self.held[lane] = await self._attach(lane)
+        members = len(self.members)
         log.info(
-            "%s: consuming partition %r (%d of %d partitions, %d processes)",
+            "%s: consuming partition %r (%d of the %d here; %d process%s in all)",
             self.names.queue,
             lane,
             len(self.held),
             len(self.lanes),
-            len(self.members),
+            members,
+            "" if members == 1 else "es",
         )
 
     async def _release(self, lane: str, now: asyncio.Event) -> None:
