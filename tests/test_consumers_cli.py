@@ -74,6 +74,35 @@ async def test_dead_lists_requeues_and_purges(
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("cli_env")
+async def test_dead_letters_of_a_partitioned_consumer_go_back_to_their_sessions_partitions(
+    consumer_settings: Settings,
+    partitioned_name: Callable[..., str],
+    channel: AbstractChannel,
+    openvidu_events: dict,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = partitioned_name()
+    rejecting = Consumer(name, order="session", partitions=3)
+    rejected = rejecting.on("sessionCreated")(Recorder(fail=Reject("bad session")))
+    async with running(consumer_settings, rejecting):
+        await publish(channel, consumer_settings.exchange, openvidu_events["sessionCreated"])
+        assert await rejected.wait_for(1)
+    fixed = Consumer(name, order="session", partitions=3)
+    recorder = fixed.on("sessionCreated")(Recorder())
+    async with running(consumer_settings, fixed):  # a name alone: the command finds the hash exchange
+        assert await eventually(lambda: _requeued(name, capsys), timeout=10)
+        assert await recorder.wait_for(1, timeout=20)
+    assert recorder.events[0].session_id == "ses_Jd8tUyvhXO"
+    assert recorder.events[0].attempt == 1
+
+
+async def _requeued(name: str, capsys: pytest.CaptureFixture[str]) -> bool:
+    assert await command("dead", name, "--requeue") == 0
+    return capsys.readouterr().out == f"requeued 1 dead letters to {name}.partitions\n"
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("cli_env")
 async def test_dead_takes_an_import_string(
     fresh_name: Callable[[str], str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
