@@ -10,6 +10,7 @@ import uvicorn
 
 from bridge import logs
 from bridge.app import create_app
+from bridge.confirms import check_internals
 from bridge.journal import Journal, JournalError
 from bridge.protocol import guarded_protocol
 from bridge.server import GracefulServer
@@ -19,6 +20,9 @@ log = logging.getLogger("bridge")
 
 
 def main() -> int:
+    if problem := check_internals():
+        sys.stderr.write(f"bridge: {problem}\n")
+        return 2
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
