@@ -26,7 +26,12 @@ SESSION_CREATED = (
 
 
 def settings_for(amqp_url: str, exchange: str, tmp_path: Path, **overrides: object) -> Settings:
-    base: dict[str, object] = {"rabbitmq_url": amqp_url, "exchange": exchange, "journal_dir": tmp_path / "journal"}
+    base: dict[str, object] = {
+        "rabbitmq_url": amqp_url,
+        "exchange": exchange,
+        "journal_dir": tmp_path / "journal",
+        "allow_unauthenticated": True,
+    }
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
