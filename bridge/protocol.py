@@ -28,10 +28,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _lingering: asyncio.TimerHandle | None = None
     _linger_left = 0
     _receiving = False  # a request has begun and not all of it has arrived
+    _socket: asyncio.Transport  # the transport itself; self.transport is it with our close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.socket_transport = transport
+        self._socket = transport
         # Every close uvicorn makes (request cycles hold this same object) comes through close() below.
         self.transport = cast(asyncio.Transport, _ClosedByProtocol(transport, self))
         self._arm()
@@ -55,11 +56,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._linger_left -= len(data)  # discarded, never parsed
         if self._linger_left <= 0:
-            self.socket_transport.close()
+            self._socket.close()
 
     def eof_received(self) -> None:
         if self._lingering is not None:
-            self.socket_transport.close()  # the client is done sending: nothing left to reset
+            self._socket.close()  # the client is done sending: nothing left to reset
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -69,7 +70,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def close(self) -> None:
         """Close the connection; linger first when the client may still be sending a request we did not read."""
-        transport = self.socket_transport
+        transport = self._socket
         if transport.is_closing() or self._lingering is not None:
             return
         if not self._receiving or not transport.can_write_eof():  # nothing on its way that a close would reset
