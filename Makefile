@@ -8,7 +8,7 @@ PIP_LOCKED := $(PY) -m pip install --quiet --require-hashes --only-binary :all: 
 LOCK := $(VENV)/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint typecheck pytest bench venv lock clean
+.PHONY: run test lint typecheck pytest bench screenshots venv lock clean
 
 venv: $(VENV)/.dev
 
@@ -47,6 +47,10 @@ pytest: venv
 
 bench: $(VENV)/.bench
 	$(PY) -m bench
+
+# The README's pictures of the session tracker's pages (docs/screenshots/), taken in Debian's Chromium.
+screenshots: venv
+	$(PY) -m tests.consumer_support.screenshots
 
 # After changing dependencies in pyproject.toml: rewrite the lock files, keeping every pin that still fits
 # (`make lock UPGRADE=1` takes the newest releases instead). Each file is constrained by the one before it,

@@ -80,6 +80,7 @@ def create_app(settings: Settings, journal: Journal) -> BridgeApp:
     metrics.watch(metrics.journal_bytes, lambda: journal.bytes)
     metrics.watch(metrics.journal_pending, lambda: journal.pending)
     metrics.watch(metrics.journal_writable, lambda: float(journal.problem is None and not journal.full))
+    metrics.watch(metrics.ready, lambda: float(ingress.unready_because() is None))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

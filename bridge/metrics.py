@@ -58,6 +58,9 @@ class Metrics:
             "bridge_journal_pending_events", "Events in the journal not yet confirmed by the broker", registry=r
         )
         self.journal_writable = Gauge("bridge_journal_writable", "1 when the journal accepts events", registry=r)
+        self.ready = Gauge(
+            "bridge_ready", "1 while /readyz answers 200 (0: journal full or broken, stopping)", registry=r
+        )
         self.broker_connected = Gauge("bridge_broker_connected", "1 while connected to the broker", registry=r)
         self.broker_blocked = Gauge("bridge_broker_blocked", "1 while the broker blocks publishers", registry=r)
         self._children: dict[tuple[int, str], Counter] = {}

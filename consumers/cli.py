@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run consumers until SIGTERM (RABBITMQ_URL, CONSUMER_EXCHANGE, …)")
     run.add_argument("targets", nargs="+", metavar="MODULE:OBJECT", help="e.g. consumers.cdr:archive")
+    run.add_argument(
+        "--metrics-port", type=int, metavar="N", help="serve Prometheus /metrics on port N (CONSUMER_METRICS_PORT)"
+    )
     run.set_defaults(command=_run)
     dead_letters = commands.add_parser("dead", help="list a consumer's dead letters, or requeue or purge them")
     dead_letters.add_argument("target", metavar="MODULE:OBJECT", help="the consumer (or just its name)")
@@ -82,6 +86,10 @@ def load(target: str) -> Consumer:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.metrics_port is not None:
+        if not 0 <= args.metrics_port <= 65535:
+            raise UsageError(f"--metrics-port must be a port number (0-65535), got {args.metrics_port}")
+        settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
     runner = Runner(settings, [load(target) for target in args.targets])
     return asyncio.run(_serve(runner))
 

@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractConnection
 from consumers import topology
 from consumers.consumer import Consumer
 from consumers.idempotency import IdempotencyStore, SQLiteStore
+from consumers.metrics import ConsumerMetrics, serving
 from consumers.settings import Settings
 from consumers.worker import Worker
 
@@ -33,7 +34,9 @@ class SessionLost(Exception):
 
 
 class Runner:
-    def __init__(self, settings: Settings, consumers: Sequence[Consumer]) -> None:
+    def __init__(
+        self, settings: Settings, consumers: Sequence[Consumer], metrics: ConsumerMetrics | None = None
+    ) -> None:
         names = [c.name for c in consumers]
         if not consumers or len(set(names)) != len(names):
             raise ValueError(f"give one or more consumers with different names, got {names}")
@@ -42,6 +45,7 @@ class Runner:
                 raise ValueError(f"consumer {consumer.name!r} has no handler: decorate one with @consumer.on(...)")
         self.settings = settings
         self.consumers = list(consumers)
+        self.metrics = metrics or ConsumerMetrics()
         self.ready = asyncio.Event()  # set while consuming: what tests wait on before publishing
         self.sessions = 0
         self._stop = asyncio.Event()
@@ -71,6 +75,8 @@ class Runner:
                 if consumer.lifespan is not None:
                     await stack.enter_async_context(consumer.lifespan())
             stack.callback(self._close_store)
+            if self.settings.metrics_port is not None:
+                stack.enter_context(serving(self.metrics, self.settings.metrics_port))
             await self._reconnect_forever()
 
     async def _reconnect_forever(self) -> None:
@@ -109,9 +115,14 @@ class Runner:
             changed.set()
 
         connection.close_callbacks.add(lambda *args: broken(_reason(args)))
-        workers = [Worker(c, self.settings, self._store(c), broken) for c in self.consumers]
+        workers = [Worker(c, self.settings, self._store(c), broken, self.metrics) for c in self.consumers]
+        watching: asyncio.Task[None] | None = None
         try:
             await self._start(connection, workers)
+            if self.settings.metrics_port is not None:
+                watching = asyncio.create_task(
+                    self.metrics.watch_queues(connection, self.consumers, self.settings.retry_delays)
+                )
             waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(changed.wait())]
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for wait in waits:
@@ -120,6 +131,9 @@ class Runner:
                 raise SessionLost(lost[0])
         finally:
             self.ready.clear()
+            self.metrics.connected.set(0)
+            if watching is not None:
+                watching.cancel()
             await asyncio.gather(*(w.stop(self._now) for w in workers))
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 5)
@@ -130,6 +144,7 @@ class Runner:
             await worker.start(connection)
         self.sessions += 1
         self.ready.set()
+        self.metrics.connected.set(1)
         for worker in workers:
             log.info(
                 "consuming queue %r (events %s) from exchange %r, %d at a time",

@@ -21,6 +21,7 @@ class Settings:
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
     state_dir: Path = Path("data/consumers")
     log_level: str = "INFO"
+    metrics_port: int | None = None  # serve Prometheus /metrics there (0: any free port); None: not at all
 
     @property
     def max_attempts(self) -> int:
@@ -40,6 +41,7 @@ class Settings:
         if level not in _LOG_LEVELS:
             raise ConfigError(f"CONSUMER_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {level!r}")
         return cls(
+            metrics_port=parse_port(_text(env, "CONSUMER_METRICS_PORT"), "CONSUMER_METRICS_PORT"),
             rabbitmq_url=_text(env, "RABBITMQ_URL") or cls.rabbitmq_url,
             exchange=exchange,
             retry_delays=parse_delays(_text(env, "CONSUMER_RETRY_DELAYS"), cls.retry_delays),
@@ -61,6 +63,14 @@ def parse_delays(value: str | None, default: tuple[float, ...]) -> tuple[float, 
     if not all(math.isfinite(d) and d >= 0.001 for d in delays):
         raise ConfigError(f"CONSUMER_RETRY_DELAYS must be positive numbers of seconds, got {value!r}")
     return delays
+
+
+def parse_port(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) > 65535:
+        raise ConfigError(f"{name} must be a port number (0-65535), got {value!r}")
+    return int(value)
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:

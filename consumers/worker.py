@@ -20,6 +20,7 @@ from consumers.consumer import Consumer
 from consumers.event import ATTEMPT, EVENT_TYPE, LAST_ERROR, BadMessage, Event, from_message, moved_copy
 from consumers.handling import Decision, Outcome, handle
 from consumers.idempotency import IdempotencyStore
+from consumers.metrics import ConsumerMetrics
 from consumers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,12 @@ _MAX_ERROR = 1000
 
 class Worker:
     def __init__(
-        self, consumer: Consumer, settings: Settings, store: IdempotencyStore, broken: Callable[[str], None]
+        self,
+        consumer: Consumer,
+        settings: Settings,
+        store: IdempotencyStore,
+        broken: Callable[[str], None],
+        metrics: ConsumerMetrics,
     ) -> None:
         self.consumer = consumer
         self.settings = settings
@@ -43,6 +49,8 @@ class Worker:
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
+        self.metrics = metrics
+        metrics.watch_in_hand(consumer, lambda: self._busy)
 
     async def start(self, connection: AbstractConnection) -> None:
         await topology.declare_queues(connection, self.names, self.settings.retry_delays)
@@ -142,6 +150,8 @@ class Worker:
     ) -> None:
         millis = (time.perf_counter() - started) * 1000
         failed = isinstance(outcome, str) or outcome.outcome is Outcome.DEAD or exception is not None
+        settled = outcome.outcome.value if isinstance(outcome, Decision) else "unsettled"
+        self.metrics.settled(self.consumer, event_type, settled, millis / 1000)
         log.log(
             logging.WARNING if failed else logging.INFO,
             "%s | %s | %s | attempt %d | %s | %.1fms",
@@ -157,7 +167,7 @@ class Worker:
                 "event": event_type,
                 "message_id": message.message_id,
                 "attempt": attempt,
-                "outcome": outcome.outcome.value if isinstance(outcome, Decision) else "unsettled",
+                "outcome": settled,
                 "duration_ms": round(millis, 3),
             },
         )

@@ -1,8 +1,9 @@
 """deploy/kubernetes: every manifest validates, kustomize renders them, and they fit together.
 
 Built-in kinds are validated with kubernetes-validate (strict: a misspelt field fails) against the oldest and the
-newest Kubernetes it knows. Custom resources (RabbitmqCluster, ScaledObject, TriggerAuthentication) are validated
-against the minimal schemas in deploy/schemas, and the Kubernetes types they embed against Kubernetes' own.
+newest Kubernetes it knows. Custom resources (RabbitmqCluster, ScaledObject, TriggerAuthentication, PodMonitor,
+PrometheusRule) are validated against the minimal schemas in deploy/schemas, and the Kubernetes types they embed
+against Kubernetes' own.
 No cluster is needed: what a cluster would add (admission, the operators) is checked by the cross-references below.
 """
 
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KUSTOMIZATION = ROOT / "deploy" / "kubernetes"
 SCHEMAS = ROOT / "deploy" / "schemas"
 K8S_VERSIONS = ("1.29.0", latest_version())
-CUSTOM_KINDS = {"RabbitmqCluster", "ScaledObject", "TriggerAuthentication"}
+CUSTOM_KINDS = {"RabbitmqCluster", "ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
 SHIPPED_CONSUMERS = {"consumers.cdr:archive", "consumers.sessions:tracker", "consumers.notifier:notifier"}
 
 Doc = dict[str, Any]

@@ -1,37 +1,53 @@
-"""The session tracker's read-only HTTP page and JSON API, served while the tracker runs.
+"""The session tracker's read-only pages and JSON API, served while the tracker runs.
 
-GET /                     live sessions and the last ended ones (HTML, refreshes itself)
+GET /                     live sessions and the last ended ones, searchable (?q=), refreshing themselves
+GET /sessions/{id}        one session: its timeline, participants, streams and recordings
 GET /api/live             live sessions, with who is in them
 GET /api/sessions         the last ended sessions (?limit=, at most 500)
 GET /api/sessions/{id}    sessions by id, uniqueSessionId, room name or room sid: who, streams, recordings
+
+The pages are Jinja2 templates (templates/) drawn from the same session documents the JSON API returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jinja2
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
 
 from consumers.errors import ConfigError
-from consumers.sessions import queries
+from consumers.sessions import queries, timeline, view
 
 log = logging.getLogger(__name__)
 
+LISTED = 50  # ended sessions on the list
+SEARCHED = 200  # ended sessions a search looks through
 
-def create_app(db_path: Path) -> Starlette:
+
+def create_app(db_path: Path, refresh_seconds: int = 10) -> Starlette:
+    """The pages and the API over the tracker's database; the list reloads itself every `refresh_seconds`."""
     db = queries.connect(db_path)
+    templates = _templates()
+
+    def document(session: dict[str, Any]) -> dict[str, Any]:
+        """The full document of a listed session: who was in it and what was recorded."""
+        found = [s for s in queries.find(db, session["key"]) if s["key"] == session["key"]]
+        return found[0] if found else session | {"participants": [], "streams": [], "recordings": []}
 
     async def live(_: Request) -> Response:
         return JSONResponse({"sessions": queries.live(db)})
@@ -44,8 +60,35 @@ def create_app(db_path: Path) -> Starlette:
         found = queries.find(db, request.path_params["term"])
         return JSONResponse({"sessions": found}, status_code=200 if found else 404)
 
-    async def page(_: Request) -> Response:
-        return HTMLResponse(render(queries.live(db), queries.recent(db)))
+    async def index(request: Request) -> Response:
+        query = request.query_params.get("q", "").strip()
+        ended = queries.recent(db, SEARCHED if query else LISTED)
+        sessions = [document(s) for s in [*queries.live(db), *ended]]
+        shown = [s for s in sessions if view.matches(s, query)]
+        context = {
+            "query": query,
+            "live": [s for s in shown if s["live"]],
+            "ended": [s for s in shown if not s["live"]][:LISTED],
+            "searched": len(ended),
+            "refresh": refresh_seconds,
+        }
+        return templates.TemplateResponse(request, "index.html", _context(context, root="./"))
+
+    async def session_page(request: Request) -> Response:
+        term = request.path_params["term"]
+        found = queries.find(db, term)
+        if len(found) == 1:
+            (session,) = found
+            context = {
+                "session": session,
+                "people": view.people(session),
+                "timeline": timeline.build(session, datetime.now(UTC)),
+            }
+            return templates.TemplateResponse(request, "session.html", _context(context, root="../"))
+        context = {"term": term, "sessions": found}
+        return templates.TemplateResponse(
+            request, "choose.html", _context(context, root="../"), status_code=200 if found else 404
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -56,34 +99,42 @@ def create_app(db_path: Path) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/", page),
+            Route("/", index),
+            Route("/sessions/{term:path}", session_page),
             Route("/api/live", live),
             Route("/api/sessions", recent),
             Route("/api/sessions/{term:path}", one),
+            Mount("/static", StaticFiles(packages=[("consumers.sessions", "static")]), name="static"),
         ],
         lifespan=lifespan,
     )
 
 
-def render(live: list[dict[str, Any]], recent: list[dict[str, Any]]) -> str:
-    def rows(sessions: list[dict[str, Any]]) -> str:
-        return "".join(
-            f'<tr><td><a href="api/sessions/{quote(s["key"], safe="")}">{html.escape(s["name"])}</a></td>'
-            f"<td>{html.escape(s['source'])}</td><td>{s['started_at'] or '?'}</td><td>{s['ended_at'] or 'live'}</td>"
-            f"<td>{s['duration_seconds'] if s['duration_seconds'] is not None else '?'}</td>"
-            f"<td>{s['participants_now']} / {s['participants_total']}</td></tr>"
-            for s in sessions
-        )
-
-    head = "<tr><th>session</th><th>source</th><th>started</th><th>ended</th><th>seconds</th><th>in now / all</th></tr>"
-    return (
-        '<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
-        "<title>OpenVidu sessions</title><style>body{font-family:sans-serif}td,th{padding:2px 10px;text-align:left}"
-        "</style></head><body>"
-        f"<h1>Live now ({len(live)})</h1><table>{head}{rows(live)}</table>"
-        f"<h2>Recently ended</h2><table>{head}{rows(recent)}</table>"
-        '<p>JSON: <a href="api/live">api/live</a>, <a href="api/sessions">api/sessions</a></p></body></html>'
+def _templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("consumers.sessions", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt field fails the page in tests instead of showing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
+    env.filters |= {
+        "duration": view.duration,
+        "size": view.size,
+        "name": view.display_name,
+        "kind": view.kind,
+        "recording": view.recording_state,
+        "session_recording": view.session_recording,
+        "source": lambda source: view.SOURCES.get(source, source),
+        "quoted": lambda text: quote(str(text), safe=""),
+    }
+    env.globals |= {"KINDS": view.KINDS, "is_person": view.is_person}
+    return Jinja2Templates(env=env)
+
+
+def _context(values: dict[str, Any], root: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return values | {"root": root, "now": now, "when": lambda iso: view.when(iso, now)}
 
 
 class _Server(uvicorn.Server):

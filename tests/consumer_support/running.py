@@ -15,6 +15,7 @@ import orjson
 from aio_pika.abc import AbstractChannel
 
 from consumers import Consumer, Event
+from consumers.metrics import ConsumerMetrics
 from consumers.runner import Runner
 from consumers.settings import Settings
 
@@ -35,9 +36,11 @@ async def until_count(changed: asyncio.Event, current: Callable[[], int], count:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *consumers: Consumer) -> AsyncIterator[Runner]:
+async def running(
+    settings: Settings, *consumers: Consumer, metrics: ConsumerMetrics | None = None
+) -> AsyncIterator[Runner]:
     """A Runner consuming (its queues declared and bound) for the duration of the block."""
-    runner = Runner(settings, consumers)
+    runner = Runner(settings, consumers, metrics)
     task = asyncio.create_task(runner.run())
     await until_ready(runner, task)
     try:
