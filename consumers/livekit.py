@@ -27,12 +27,12 @@ class Participant:
     metadata: str
     joined_at: datetime | None
     disconnect_reason: str | None
-    kind: str = "STANDARD"  # the zero value, so absent for most; INGRESS, EGRESS, SIP, AGENT, CONNECTOR, BRIDGE
+    kind: str = "STANDARD"  # the zero value, so absent for most; INGRESS, EGRESS, SIP, AGENT, CONNECTOR, …
 
     @property
     def person(self) -> bool:
-        """False for the participants that are services: a recorder, an ingress feed, an agent, a camera bridge."""
-        return self.kind not in NOT_PEOPLE
+        """False for the participants of other kinds: a recorder, an ingress feed, an agent, a SIP line, …"""
+        return self.kind == PERSON
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +75,9 @@ class Egress:
 
 
 ENDED_EGRESS = frozenset({"EGRESS_COMPLETE", "EGRESS_FAILED", "EGRESS_ABORTED", "EGRESS_LIMIT_REACHED"})
-# Participant kinds that are no one: a room being recorded has a hidden EGRESS participant that joins and leaves
-# like anyone. SIP and CONNECTOR participants are people on a phone line, so they count.
-NOT_PEOPLE = frozenset({"INGRESS", "EGRESS", "AGENT", "BRIDGE"})
+# The participant kind of a person in the room. A room being recorded has a hidden EGRESS participant that joins
+# and leaves like anyone; agents, SIP lines, ingresses and connectors have kinds of their own.
+PERSON = "STANDARD"
 
 
 def room(data: dict[str, Any]) -> Room | None:

@@ -78,7 +78,7 @@ def test_participant_kind_absent_means_standard_and_services_are_not_people() ->
         "teacher": ("STANDARD", True),
         wire.EGRESS_ID: ("EGRESS", False),
         "agent-notes": ("AGENT", False),
-        "sip_+4930123456": ("SIP", True),
+        "sip_+4930123456": ("SIP", False),
     }
     assert b'"kind"' not in next(h for h in HOOKS if h.name == "participant_joined").body  # STANDARD: the zero value
     assert sample("participant_joined").participant.kind == "STANDARD"  # type: ignore[union-attr]
@@ -149,14 +149,18 @@ async def test_a_recorded_room_through_the_bridge_to_the_tracker_and_the_notifie
         assert cli.main(["sessions", "report", "--json", wire.ROOM.name]) == 0
         printed = orjson.loads(capsys.readouterr().out)["sessions"][0]
 
-    # While the class runs: four participants shown, two of them people (the teacher and the caller).
-    assert (during["live"], during["participants_now"], during["participants_total"]) == (True, 2, 2)
+    # While the class runs: four participants shown, one of them a person in the room (the teacher).
+    assert (during["live"], during["participants_now"], during["participants_total"]) == (True, 1, 1)
     kinds = {p["identity"]: (p["kind"], p["person"]) for p in during["participants"]}
-    assert kinds[wire.EGRESS_ID] == ("EGRESS", False)
-    assert kinds["sip_+4930123456"] == ("SIP", True)
+    assert kinds == {
+        "teacher": ("STANDARD", True),
+        wire.EGRESS_ID: ("EGRESS", False),
+        "agent-notes": ("AGENT", False),
+        "sip_+4930123456": ("SIP", False),
+    }
 
     # After: the room ended when room_finished said, though egress_ended came later; the file counted once.
-    assert (after["live"], after["ended_at"], after["participants_total"]) == (False, iso(wire.T0 + 620), 2)
+    assert (after["live"], after["ended_at"], after["participants_total"]) == (False, iso(wire.T0 + 620), 1)
     assert after["participants_now"] == 0
     (recording,) = after["recordings"]
     assert (recording["size"], recording["files"]) == (wire.FILE["size"], [wire.FILE["location"]])

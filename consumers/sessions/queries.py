@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from consumers.livekit import NOT_PEOPLE
+from consumers.livekit import PERSON
 
-# Who counts in "in now / all": everyone but the participants that are services (a recorder, an agent, …).
-_PERSON = f"(kind IS NULL OR kind NOT IN ({', '.join(repr(k) for k in sorted(NOT_PEOPLE))}))"
+# Who counts in "in now / all": people (OpenVidu 2 participants have no kind), not a recorder, an agent, …
+_PERSON = f"(kind IS NULL OR kind = '{PERSON}')"
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -85,8 +85,8 @@ def _participants(db: sqlite3.Connection, session: str, only_present: bool) -> l
             "duration_seconds": _duration(None, row["joined_at"], row["left_at"]),
             "reason": row["reason"],
             "details": orjson.loads(row["details"]) if row["details"] else {},
-            "kind": row["kind"] or "STANDARD",
-            "person": (row["kind"] or "STANDARD") not in NOT_PEOPLE,
+            "kind": row["kind"] or PERSON,
+            "person": (row["kind"] or PERSON) == PERSON,
         }
         for row in rows
     ]

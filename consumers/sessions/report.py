@@ -53,7 +53,7 @@ def text(report: dict[str, Any]) -> list[str]:
 
 def _detail(session: dict[str, Any]) -> list[str]:
     others = len(session["participants"]) - session["participants_total"]
-    also = f", and {others} that are not people (recorders, agents, feeds)" if others > 0 else ""
+    also = f", and {others} of other kinds (recorders, agents, SIP lines, feeds)" if others > 0 else ""
     lines = [_summary(session), f"  participants ({session['participants_total']}{also}):"]
     for p in session["participants"]:
         left = f"left {p['left_at']} ({p['reason']})" if p["left_at"] else "still in"
