@@ -10,6 +10,7 @@ import uvicorn
 
 from bridge import logs
 from bridge.app import create_app
+from bridge.confirms import check_internals
 from bridge.journal import Journal, JournalError
 from bridge.protocol import guarded_protocol
 from bridge.server import GracefulServer
@@ -19,14 +20,23 @@ log = logging.getLogger("bridge")
 
 
 def main() -> int:
+    if problem := check_internals():
+        sys.stderr.write(f"bridge: {problem}\n")
+        return 2
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
         sys.stderr.write(f"bridge: configuration error: {exc}\n")
         return 2
     logs.configure(settings.log_level)
-    if not settings.webhook_headers:
-        log.warning("BRIDGE_WEBHOOK_HEADERS is not set: anyone who can reach %s can post events", settings.path)
+    if not settings.webhook_headers and settings.allow_unauthenticated:
+        log.warning(
+            "UNAUTHENTICATED: BRIDGE_ALLOW_UNAUTHENTICATED=true and no BRIDGE_WEBHOOK_HEADERS, so anyone who can reach "
+            "%s can post OpenVidu 2 events; use this on a trusted network only",
+            settings.path,
+        )
+    elif not settings.webhook_headers:
+        log.warning("BRIDGE_WEBHOOK_HEADERS is not set: OpenVidu 2 events are refused (401), LiveKit's are verified")
     try:
         journal = Journal.open(
             settings.journal_dir,

@@ -4,13 +4,24 @@ aio-pika and aiormq give every publish its own coroutine, lock, timeout and futu
 rest of the bridge together. Here a batch of messages is one write, and the broker's acks are kept as a single
 watermark: every delivery tag up to `confirmed` is safely stored. aiormq still owns the connection (handshake,
 heartbeats, TLS, channel state); this module only takes over the channel's publish and confirm path.
+
+This is the one module that reaches past aio-pika's and aiormq's public API (the channel's write queue and frame
+handlers, the connection's blocked state). pyproject.toml pins both to the releases it was tested with, SUPPORTED
+says which, and `check_internals` runs at start so that another release stops the bridge with one clear line
+instead of failing on the first publish.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any
 
+import aio_pika.abc
+import aiormq
+from aio_pika.abc import AbstractConnection
 from aiormq.abc import AbstractChannel, ChannelFrame
 from pamqp import commands as spec
 
@@ -63,3 +74,68 @@ class ConfirmedChannel:
             self.confirmed += 1
             self._acked_ahead.discard(self.confirmed)
         self._wake()
+
+
+def publishers_blocked(connection: AbstractConnection) -> bool:
+    """True while the broker blocks publishers (a memory or disk alarm)."""
+    # aiormq honours connection.blocked (it stops writing) but keeps the state in a private event.
+    underlay = getattr(connection.transport, "connection", None)
+    unblocked = getattr(underlay, _UNBLOCKED, None)
+    return isinstance(unblocked, asyncio.Event) and not unblocked.is_set()
+
+
+_UNBLOCKED = "_Connection__connection_unblocked"
+# The releases this module was tested with; pyproject.toml pins the same ranges (a test holds them equal).
+SUPPORTED = {"aio-pika": ">=10.2.1,<10.3", "aiormq": ">=7.2.4,<7.3", "pamqp": ">=4.0.1,<4.1"}
+
+
+def check_internals() -> str | None:
+    """None when the installed aio-pika and aiormq have what this module uses, else one line that says what to do."""
+    missing = missing_internals()
+    if not missing:
+        return None
+    installed = ", ".join(f"{name} {_version(name)}" for name in SUPPORTED)
+    supported = ", ".join(f"{name}{spec}" for name, spec in SUPPORTED.items())
+    return (
+        f"the installed {installed} lack {', '.join(missing)}, which the publisher uses; "
+        f"supported: {supported} (install from requirements/runtime.txt)"
+    )
+
+
+def missing_internals() -> list[str]:
+    """The private parts used above that the installed releases lack (empty when all are there)."""
+    try:
+        found = asyncio.run(_probe())  # asyncio.run cancels the reader task the channel starts
+    except Exception as exc:  # a constructor that changed shape is as good as a missing part
+        found = {f"aiormq.Connection/Channel as built here ({type(exc).__name__}: {exc})": False}
+    return [name for name, ok in found.items() if not ok]
+
+
+async def _probe() -> dict[str, bool]:
+    """Build an aiormq connection and channel, with no network, and look for each private part."""
+    connection = aiormq.Connection("amqp://localhost/")
+    connection.connection_tune = spec.Connection.Tune(frame_max=131072)
+    channel = aiormq.Channel(connection, 1, publisher_confirms=False)
+    return {
+        f"Connection.{_UNBLOCKED}": isinstance(getattr(connection, _UNBLOCKED, None), asyncio.Event),
+        "Channel.write_queue": isinstance(getattr(channel, "write_queue", None), asyncio.Queue),
+        "Channel._on_confirm_frame": inspect.iscoroutinefunction(getattr(channel, "_on_confirm_frame", None)),
+        "Channel._on_return_frame": inspect.iscoroutinefunction(getattr(channel, "_on_return_frame", None)),
+        "ChannelFrame(payload, should_close)": _takes(ChannelFrame, "payload", "should_close"),
+        "aio_pika UnderlayConnection.connection": "connection" in _fields(aio_pika.abc.UnderlayConnection),
+    }
+
+
+def _takes(cls: type, *names: str) -> bool:
+    return set(names) <= set(inspect.signature(cls).parameters)
+
+
+def _fields(cls: type) -> set[str]:
+    return set(getattr(cls, "__annotations__", {})) | set(getattr(cls, "__dataclass_fields__", {}))
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"

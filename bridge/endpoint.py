@@ -29,6 +29,7 @@ class WebhookEndpoint:
         self.ingress = ingress
         settings = ingress.settings
         self.auth = HeaderAuth(settings.webhook_headers)
+        self.open = settings.allow_unauthenticated and not self.auth  # OpenVidu 2 events from anyone, by opt-in
         self.livekit = LiveKitVerifier(settings.livekit_keys)
         self.events = settings.webhook_events
         self.limit = settings.max_body_bytes
@@ -64,8 +65,11 @@ class WebhookEndpoint:
     async def _read_event(self, scope: Scope, receive: Receive) -> tuple[Accepted, bytes]:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         source = source_of(_header(headers, b"content-type"))
-        if source is Source.OPENVIDU and self.auth and (problem := self.auth.problem(headers)):
-            raise Refused(401, f"unauthorized: {problem}")
+        if source is Source.OPENVIDU and not self.open:
+            if not self.auth:
+                raise Refused(401, "unauthorized: this bridge has no BRIDGE_WEBHOOK_HEADERS to check OpenVidu 2 events")
+            if problem := self.auth.problem(headers):
+                raise Refused(401, f"unauthorized: {problem}")
         length = _header(headers, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             raise Refused(413, f"body larger than {self.limit} bytes")

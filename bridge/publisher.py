@@ -21,7 +21,7 @@ import aiormq
 from aio_pika.abc import AbstractConnection
 
 from bridge import topology
-from bridge.confirms import ConfirmedChannel
+from bridge.confirms import ConfirmedChannel, publishers_blocked
 from bridge.frames import APP_ID
 from bridge.journal import Journal
 from bridge.metrics import Metrics
@@ -271,7 +271,7 @@ class Publisher:
 
     def _check_stuck(self, connection: AbstractConnection) -> None:
         """Follow the broker's publisher blocks, and end the session when confirms stopped coming."""
-        blocked = _blocked(connection)
+        blocked = publishers_blocked(connection)
         if blocked != (self.state is BrokerState.BLOCKED):
             self._blocked_changed(blocked)
         if blocked or not self._inflight:
@@ -301,10 +301,3 @@ class Publisher:
         self._reader.close()
         for _, future in self._waiters:
             future.cancel()
-
-
-def _blocked(connection: AbstractConnection) -> bool:
-    # aiormq honours connection.blocked (it stops writing) but keeps the state in a private event.
-    underlay = getattr(connection.transport, "connection", None)
-    unblocked = getattr(underlay, "_Connection__connection_unblocked", None)
-    return isinstance(unblocked, asyncio.Event) and not unblocked.is_set()

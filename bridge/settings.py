@@ -19,6 +19,14 @@ _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what a field value cannot hold (a tab it can)
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+NO_AUTH = (
+    "nothing is set to authenticate webhooks: set BRIDGE_WEBHOOK_HEADERS (the OPENVIDU_WEBHOOK_HEADERS of "
+    "OpenVidu 2) and/or LIVEKIT_API_KEY with LIVEKIT_API_SECRET (OpenVidu 3), or, on a trusted network only, "
+    "BRIDGE_ALLOW_UNAUTHENTICATED=true to accept OpenVidu 2 events from anyone"
+)
 
 
 class ConfigError(ValueError):
@@ -35,6 +43,7 @@ class Settings:
     webhook_headers: tuple[tuple[str, str], ...] = ()
     webhook_events: frozenset[str] | None = None
     livekit_keys: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    allow_unauthenticated: bool = False  # OpenVidu 2 events without BRIDGE_WEBHOOK_HEADERS: refused unless this
     journal_dir: Path = Path("data/journal")
     journal_max_bytes: int = 1 << 30
     journal_segment_bytes: int = 64 << 20
@@ -46,7 +55,7 @@ class Settings:
     body_timeout: float = 10.0
     shutdown_grace: float = 5.0
     drain_timeout: float = 10.0
-    confirm_timeout: float = 10.0
+    confirm_timeout: float = 5.0  # below OpenVidu 2's 10 s read timeout: our 503 arrives before it gives up
     publish_window: int = 1024
     unrouted_max_length: int = 100_000
     log_level: str = "INFO"
@@ -68,6 +77,7 @@ class Settings:
             webhook_headers=reader.webhook_headers("BRIDGE_WEBHOOK_HEADERS"),
             webhook_events=reader.event_names("BRIDGE_WEBHOOK_EVENTS"),
             livekit_keys=reader.livekit_keys(),
+            allow_unauthenticated=reader.flag("BRIDGE_ALLOW_UNAUTHENTICATED", cls.allow_unauthenticated),
             journal_dir=Path(reader.text("BRIDGE_JOURNAL_DIR", str(cls.journal_dir))),
             journal_max_bytes=reader.size("BRIDGE_JOURNAL_MAX_BYTES", cls.journal_max_bytes),
             journal_segment_bytes=reader.size("BRIDGE_JOURNAL_SEGMENT_BYTES", cls.journal_segment_bytes),
@@ -87,6 +97,8 @@ class Settings:
         reader.check_exchange(settings.exchange)
         if settings.journal_max_bytes < settings.max_body_bytes * 2:
             raise ConfigError("BRIDGE_JOURNAL_MAX_BYTES must be at least twice BRIDGE_MAX_BODY_BYTES")
+        if not (settings.webhook_headers or settings.livekit_keys or settings.allow_unauthenticated):
+            raise ConfigError(NO_AUTH)
         return settings
 
 
@@ -152,6 +164,14 @@ class _Reader:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         return value
 
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() not in _FLAGS:
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return _FLAGS[value.lower()]
+
     def json(self, name: str) -> object:
         value = self.raw(name)
         if value is None:
@@ -162,9 +182,9 @@ class _Reader:
             raise ConfigError(f"{name} must be valid JSON") from None
 
     def webhook_headers(self, name: str) -> tuple[tuple[str, str], ...]:
-        # OpenVidu's own format: ["Authorization: Basic abc", "X-Other: v"], split on the first ": ".
-        # OpenVidu's .env templates write it shell-escaped ([\"Authorization:\ Basic\ abc\"]); that form is
-        # accepted too, so the value can be pasted as it is. Errors never echo the value: it holds a secret.
+        # OpenVidu's own format: ["Authorization: Basic abc", "X-Other: v"]. OpenVidu's .env templates write it
+        # shell-escaped ([\"Authorization:\ Basic\ abc\"]); that form is accepted too, so the value can be pasted
+        # as it is. Errors never echo the value: it holds a secret.
         raw = self.raw(name)
         if raw is not None and raw.startswith("[\\"):
             return self._headers(name, re.sub(r"\\(.)", r"\1", raw))
@@ -181,10 +201,12 @@ class _Reader:
             raise ConfigError(f'{name} must be a JSON array of "Name: value" strings, like OPENVIDU_WEBHOOK_HEADERS')
         headers: dict[str, tuple[str, str]] = {}
         for index, item in enumerate(value):
-            header, sep, expected = item.partition(": ")
-            if not sep or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", header) or not expected:
-                raise ConfigError(f'{name} entry {index} is not of the form "Name: value"')
-            headers[header.lower()] = (header.lower(), expected)  # the same name twice: the last wins, as in OpenVidu
+            header, expected = _header_entry(name, index, item)
+            headers[header] = (header, expected)  # the same name twice: the last wins, as in OpenVidu
+        # OpenVidu always sends its own Content-Type, whatever its headers say: such an entry proves nothing.
+        headers.pop("content-type", None)
+        if value and not headers:
+            raise ConfigError(f"{name} holds only Content-Type, which OpenVidu overrides: add a secret header")
         return tuple(headers.values())
 
     def event_names(self, name: str) -> frozenset[str] | None:
@@ -214,3 +236,21 @@ class _Reader:
     def check_exchange(self, exchange: str) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,200}", exchange) or exchange.startswith("amq."):
             raise ConfigError(f"BRIDGE_EXCHANGE must be a plain name (letters, digits, . _ - :), got {exchange!r}")
+
+
+def _header_entry(name: str, index: int, entry: str) -> tuple[str, str]:
+    """One "Name: value" entry as it arrives: split on the first ':' as OpenVidu does, spaces and tabs around the
+    value dropped as an HTTP server does (RFC 9110), and a value OpenVidu's HttpClient can send (ISO-8859-1)."""
+    header, sep, expected = entry.partition(":")
+    expected = expected.strip(" \t")
+    if not sep or not _TOKEN.fullmatch(header) or not expected:
+        raise ConfigError(f'{name} entry {index} is not of the form "Name: value"')
+    if _CONTROL.search(expected):
+        raise ConfigError(f"{name} entry {index} ({header}) holds a control character, which HTTP cannot carry")
+    try:
+        expected.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{name} entry {index} ({header}) holds a character outside ISO-8859-1, which OpenVidu cannot send"
+        ) from None
+    return header.lower(), expected

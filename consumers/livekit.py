@@ -27,6 +27,12 @@ class Participant:
     metadata: str
     joined_at: datetime | None
     disconnect_reason: str | None
+    kind: str = "STANDARD"  # the zero value, so absent for most; INGRESS, EGRESS, SIP, AGENT, CONNECTOR, …
+
+    @property
+    def person(self) -> bool:
+        """False for the participants of other kinds: a recorder, an ingress feed, an agent, a SIP line, …"""
+        return self.kind == PERSON
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +75,9 @@ class Egress:
 
 
 ENDED_EGRESS = frozenset({"EGRESS_COMPLETE", "EGRESS_FAILED", "EGRESS_ABORTED", "EGRESS_LIMIT_REACHED"})
+# The participant kind of a person in the room. A room being recorded has a hidden EGRESS participant that joins
+# and leaves like anyone; agents, SIP lines, ingresses and connectors have kinds of their own.
+PERSON = "STANDARD"
 
 
 def room(data: dict[str, Any]) -> Room | None:
@@ -90,6 +99,7 @@ def participant(data: dict[str, Any]) -> Participant | None:
         metadata=_str(value, "metadata"),
         joined_at=ms_time(value.get("joinedAtMs")) or seconds_time(value.get("joinedAt")),
         disconnect_reason=_str_or_none(value, "disconnectReason"),
+        kind=_str(value, "kind") or "STANDARD",
     )
 
 
@@ -111,8 +121,11 @@ def egress(data: dict[str, Any]) -> Egress | None:
     if value is None or not isinstance(value.get("egressId"), str):
         return None
     results = [r for r in _list(value, "fileResults") if isinstance(r, dict)]
-    if isinstance(value.get("file"), dict):  # the single deprecated field older egress versions fill instead
-        results.append(value["file"])
+    # The deprecated single `file`: older egress versions fill it instead of fileResults, newer ones (since 2023)
+    # fill both with the same file, which must count once.
+    single = value.get("file")
+    if isinstance(single, dict) and not any(_same_file(single, r) for r in results):
+        results.append(single)
     return Egress(
         egress_id=value["egressId"],
         room_name=_str(value, "roomName"),
@@ -128,6 +141,10 @@ def egress(data: dict[str, Any]) -> Egress | None:
             if isinstance(r, dict) and isinstance(r.get("playlistLocation"), str)
         ),
     )
+
+
+def _same_file(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    return any(_str(one, key) and _str(one, key) == _str(other, key) for key in ("filename", "location"))
 
 
 def _file(result: dict[str, Any]) -> EgressFile:

@@ -41,7 +41,9 @@ async def test_broker_unreachable_then_back_loses_nothing_and_keeps_order(
 ) -> None:
     inbox = await collector(channel, exchange_name, "#")
     proxy = tcp_proxy()
-    settings = Settings(rabbitmq_url=proxy.url(amqp_url), exchange=exchange_name, journal_dir=tmp_path / "j")
+    settings = Settings(
+        allow_unauthenticated=True, rabbitmq_url=proxy.url(amqp_url), exchange=exchange_name, journal_dir=tmp_path / "j"
+    )
     async with serve(settings) as bridge, httpx.AsyncClient() as client:
         await wait_until(lambda: bridge.ingress.publisher.state.value == "connected", what="the first connection")
         for n in range(0, 100):
@@ -66,6 +68,7 @@ async def test_confirm_mode_answers_after_the_broker_confirmed_and_503_when_it_c
     inbox = await collector(channel, exchange_name, "#")
     proxy = tcp_proxy()
     settings = Settings(
+        allow_unauthenticated=True,
         rabbitmq_url=proxy.url(amqp_url),
         exchange=exchange_name,
         journal_dir=tmp_path / "j",
@@ -178,6 +181,12 @@ async def test_a_second_process_on_the_same_journal_exits_at_once_with_a_clear_e
         ("BRIDGE_EXCHANGE", "amq.topic", "BRIDGE_EXCHANGE must be a plain name"),
         ("BRIDGE_JOURNAL_FSYNC", "sometimes", "BRIDGE_JOURNAL_FSYNC must be one of always, interval, never"),
         ("BRIDGE_WEBHOOK_HEADERS", '["Authorization Basic"]', 'entry 0 is not of the form "Name: value"'),
+        (
+            "BRIDGE_WEBHOOK_HEADERS",
+            '["X-Secret: tab\\u0001"]',
+            "BRIDGE_WEBHOOK_HEADERS entry 0 (X-Secret) holds a control",
+        ),
+        ("BRIDGE_WEBHOOK_HEADERS", '["X-Secret: \\u20ac"]', "entry 0 (X-Secret) holds a character outside ISO-8859-1"),
         ("BRIDGE_JOURNAL_MAX_BYTES", "lots", "BRIDGE_JOURNAL_MAX_BYTES must be a positive size"),
     ],
 )
@@ -209,7 +218,11 @@ async def test_fsync_always_answers_after_a_flush_that_concurrent_requests_share
 
     monkeypatch.setattr(os, "fdatasync", slow_disk)
     settings = Settings(
-        rabbitmq_url=amqp_url, exchange=exchange_name, journal_dir=tmp_path / "j", journal_fsync="always"
+        allow_unauthenticated=True,
+        rabbitmq_url=amqp_url,
+        exchange=exchange_name,
+        journal_dir=tmp_path / "j",
+        journal_fsync="always",
     )
     async with serve(settings) as bridge, httpx.AsyncClient() as client:
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from bridge.metrics import Metrics
-from bridge.settings import Settings
+from bridge.settings import ConfigError, Settings
 from consumers import Consumer
 from consumers.topology import Names
 
@@ -68,8 +68,16 @@ def dotenv(path: Path) -> dict[str, str]:
 
 
 def interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose's `${NAME:-default}` with the values of an .env file."""
-    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: env.get(m.group(1)) or m.group(2) or "", value)
+    """Compose's `${NAME:-default}` (unset or empty) and `${NAME-default}` (unset) with the values of an .env file."""
+
+    def value_of(match: re.Match[str]) -> str:
+        name, operator, default = match.groups()
+        found = env.get(name)
+        if found is None or (found == "" and operator == ":-"):
+            return default or ""
+        return found
+
+    return re.sub(r"\$\{(\w+)(?:(:?-)([^}]*))?\}", value_of, value)
 
 
 # --- docker-compose.yml ---------------------------------------------------------------------------------------
@@ -168,6 +176,23 @@ def test_env_example_documents_exactly_what_compose_reads_and_gives_the_bridge_a
         env = {key: interpolate(str(value), example) for key, value in service["environment"].items()}
         settings = Settings.from_env(env)  # raises ConfigError naming a bad variable
         assert settings.webhook_headers, name
+
+
+def test_compose_without_an_env_file_runs_with_the_example_header_and_an_emptied_one_fails_closed() -> None:
+    example = dotenv(ROOT / ".env.example")
+    for name, service in bridges(compose()["services"]).items():
+        bare = {key: interpolate(str(value), {}) for key, value in service["environment"].items()}
+        assert Settings.from_env(bare).webhook_headers == (("authorization", "Basic T1BFTlZJRFVBUFA6Y2hhbmdlLW1l"),)
+        assert orjson.loads(bare["BRIDGE_WEBHOOK_HEADERS"]) == orjson.loads(example["OPENVIDU_WEBHOOK_HEADERS"])
+        emptied = {
+            key: interpolate(str(value), {"OPENVIDU_WEBHOOK_HEADERS": ""})
+            for key, value in service["environment"].items()
+        }
+        with pytest.raises(ConfigError, match="BRIDGE_ALLOW_UNAUTHENTICATED"):
+            Settings.from_env(emptied)
+        assert (
+            Settings.from_env({**emptied, "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}).webhook_headers == ()
+        ), name
 
 
 def test_monitoring_profile_scrapes_every_bridge_and_provisions_the_dashboard() -> None:

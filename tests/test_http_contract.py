@@ -12,7 +12,6 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractChannel
 
-from bridge.publisher import BrokerState
 from bridge.settings import Settings
 from tests.support.amqp import Collector, collector
 from tests.support.bridges import serve, wait_for_status, wait_until
@@ -27,7 +26,12 @@ SESSION_CREATED = (
 
 
 def settings_for(amqp_url: str, exchange: str, tmp_path: Path, **overrides: object) -> Settings:
-    base: dict[str, object] = {"rabbitmq_url": amqp_url, "exchange": exchange, "journal_dir": tmp_path / "journal"}
+    base: dict[str, object] = {
+        "rabbitmq_url": amqp_url,
+        "exchange": exchange,
+        "journal_dir": tmp_path / "journal",
+        "allow_unauthenticated": True,
+    }
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
@@ -202,7 +206,7 @@ async def test_unbound_event_types_are_kept_in_the_unrouted_queue(
     async with serve(settings_for(amqp_url, exchange_name, tmp_path)) as bridge, httpx.AsyncClient() as client:
         assert (await client.post(bridge.webhook, content=body, headers=JSON)).status_code == 200
         # The 200 comes from the journal; the unrouted queue exists once the publisher has declared its topology.
-        await wait_until(lambda: bridge.ingress.publisher.state is BrokerState.CONNECTED, within=30)
+        await wait_until(lambda: bridge.ingress.publisher.state.value == "connected", what="the publisher")
         inbox = await Collector(await channel.get_queue(f"{exchange_name}.unrouted")).start()
         messages = await inbox.take(1)
     assert [(m.routing_key, m.body) for m in messages] == [("somethingNobodyListensTo", body)]

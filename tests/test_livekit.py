@@ -48,6 +48,7 @@ def settings_for(amqp_url: str, exchange: str, tmp_path: Path, **overrides: Any)
         "exchange": exchange,
         "journal_dir": tmp_path / "j",
         "livekit_keys": {KEY: SECRET},
+        "allow_unauthenticated": True,
     }
     return Settings(**{**base, **overrides})
 

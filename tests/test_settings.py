@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bridge.settings import ConfigError, Settings
 
+OPEN = {"BRIDGE_ALLOW_UNAUTHENTICATED": "true"}
+
 
 def test_defaults_match_the_readme() -> None:
-    settings = Settings.from_env({})
+    settings = Settings.from_env(OPEN)
     assert settings.rabbitmq_url == "amqp://guest:guest@localhost:5672/"
     assert (settings.host, settings.port, settings.path) == ("0.0.0.0", 8080, "/webhook")
     assert settings.exchange == "openvidu"
@@ -18,6 +21,8 @@ def test_defaults_match_the_readme() -> None:
     assert settings.webhook_headers == ()
     assert settings.webhook_events is None
     assert settings.livekit_keys == {}
+    assert settings.allow_unauthenticated is True
+    assert settings.confirm_timeout == 5.0  # below OpenVidu 2's 10 s read timeout
     assert settings.journal_dir == Path("data/journal")
     assert settings.journal_max_bytes == 1 << 30
     assert settings.journal_fsync == "interval"
@@ -63,7 +68,7 @@ def test_every_variable_is_read() -> None:
         "/hooks/openvidu",
         "ov.events",
     )
-    # OpenVidu's own format, split on the first ": " (the value may contain ": ")
+    # OpenVidu's own format, split on the first ":" (the value may contain ": ")
     assert settings.webhook_headers == (("authorization", "Basic T1BFTlZJRFVBUFA6c2VjcmV0"), ("x-tenant", "a: b"))
     assert settings.webhook_events == frozenset({"sessionCreated", "room_finished"})
     assert dict(settings.livekit_keys) == {"k1": "s1", "k2": "s2"}
@@ -75,6 +80,17 @@ def test_every_variable_is_read() -> None:
     assert (settings.shutdown_grace, settings.drain_timeout, settings.confirm_timeout) == (2.5, 3.0, 4.0)
     assert (settings.publish_window, settings.unrouted_max_length) == (64, 10)
     assert settings.log_level == "WARNING"
+    assert settings.allow_unauthenticated is False
+
+
+def test_nothing_to_authenticate_with_stops_the_start_naming_the_three_ways_out() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"BRIDGE_ALLOW_UNAUTHENTICATED": "false"})
+    for name in ("BRIDGE_WEBHOOK_HEADERS", "LIVEKIT_API_KEY", "BRIDGE_ALLOW_UNAUTHENTICATED"):
+        assert name in str(raised.value)
+    assert Settings.from_env({"LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}).allow_unauthenticated is False
+    assert Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": '["X-Secret: s"]'}).webhook_headers == (("x-secret", "s"),)
+    assert Settings.from_env({"BRIDGE_ALLOW_UNAUTHENTICATED": "yes"}).allow_unauthenticated is True
 
 
 def test_headers_pasted_shell_escaped_from_an_openvidu_env_file_are_understood() -> None:
@@ -89,6 +105,30 @@ def test_the_same_header_twice_keeps_the_last_as_openvidu_does() -> None:
 
 
 @pytest.mark.parametrize(
+    ("entry", "value"),
+    [
+        ("Authorization: Basic abc", "Basic abc"),
+        ("Authorization: Basic abc ", "Basic abc"),  # OpenVidu sends the space; the HTTP parser drops it
+        ("Authorization:  Basic abc", "Basic abc"),
+        ("Authorization:\tBasic abc\t", "Basic abc"),
+        ("Authorization:Basic abc", "Basic abc"),
+        ("Authorization: Basic\tabc", "Basic\tabc"),  # a tab inside a value is legal HTTP
+        ("X-Secret: contraseña", "contraseña"),  # ISO-8859-1, as OpenVidu's HttpClient sends it
+    ],
+)
+def test_header_values_are_read_as_they_arrive(entry: str, value: str) -> None:
+    settings = Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": orjson.dumps([entry]).decode()})
+    assert settings.webhook_headers == ((entry.partition(":")[0].lower(), value),)
+
+
+def test_a_content_type_entry_is_ignored_because_openvidu_overrides_it() -> None:
+    headers = '["Authorization: Basic abc", "Content-Type: application/json; charset=UTF-8"]'
+    assert Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": headers}).webhook_headers == (("authorization", "Basic abc"),)
+    with pytest.raises(ConfigError, match="only Content-Type"):
+        Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": '["Content-Type: application/json"]'})
+
+
+@pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"BRIDGE_PORT": "http"}, "BRIDGE_PORT must be a whole number"),
@@ -97,7 +137,16 @@ def test_the_same_header_twice_keeps_the_last_as_openvidu_does() -> None:
         ({"BRIDGE_EXCHANGE": "amq.topic"}, "BRIDGE_EXCHANGE must be a plain name"),
         ({"BRIDGE_WEBHOOK_HEADERS": "Authorization: x"}, "BRIDGE_WEBHOOK_HEADERS must be valid JSON"),
         ({"BRIDGE_WEBHOOK_HEADERS": '{"Authorization": "x"}'}, "must be a JSON array"),
-        ({"BRIDGE_WEBHOOK_HEADERS": '["Authorization:x"]'}, 'entry 0 is not of the form "Name: value"'),
+        ({"BRIDGE_WEBHOOK_HEADERS": '["Authorization x"]'}, 'entry 0 is not of the form "Name: value"'),
+        ({"BRIDGE_WEBHOOK_HEADERS": '["Authorization:  "]'}, 'entry 0 is not of the form "Name: value"'),
+        ({"BRIDGE_WEBHOOK_HEADERS": '["X Secret: v"]'}, 'entry 0 is not of the form "Name: value"'),
+        (
+            {"BRIDGE_WEBHOOK_HEADERS": '["A: b", "X: a\\u0000b"]'},
+            "BRIDGE_WEBHOOK_HEADERS entry 1 .X. holds a control character",
+        ),
+        ({"BRIDGE_WEBHOOK_HEADERS": '["X: a\\nb"]'}, "entry 0 .X. holds a control character"),
+        ({"BRIDGE_WEBHOOK_HEADERS": '["X: \\u20ac5"]'}, "entry 0 .X. holds a character outside ISO-8859-1"),
+        ({"BRIDGE_ALLOW_UNAUTHENTICATED": "maybe"}, "BRIDGE_ALLOW_UNAUTHENTICATED must be true or false"),
         ({"BRIDGE_WEBHOOK_EVENTS": '["session.created"]'}, "BRIDGE_WEBHOOK_EVENTS must be a JSON array"),
         ({"BRIDGE_LIVEKIT_KEYS": '["k"]'}, "BRIDGE_LIVEKIT_KEYS must be a JSON object"),
         ({"LIVEKIT_API_KEY": "k"}, "LIVEKIT_API_KEY and LIVEKIT_API_SECRET must be set together"),
@@ -115,7 +164,8 @@ def test_a_bad_value_is_a_clear_error_naming_the_variable(env: dict[str, str], m
         Settings.from_env(env)
 
 
-def test_header_errors_never_echo_the_secret() -> None:
+@pytest.mark.parametrize("entry", ["Authorization hunter2", "Authorization: hunter2\u0007", "X: hunter2\u20ac"])
+def test_header_errors_never_echo_the_secret(entry: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": '["Authorization:hunter2"]'})
+        Settings.from_env({"BRIDGE_WEBHOOK_HEADERS": orjson.dumps([entry]).decode()})
     assert "hunter2" not in str(raised.value)

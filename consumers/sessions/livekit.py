@@ -71,7 +71,7 @@ def _participant(session: str, event: Event, now: int | None) -> list[Row]:
     if who is None:
         return []
     raw = event.data["participant"]
-    details = {k: raw[k] for k in ("metadata", "attributes", "kind") if raw.get(k)}
+    details = {k: raw[k] for k in ("metadata", "attributes") if raw.get(k)}
     values: dict[str, object] = {
         "session": session,
         "id": who.sid,
@@ -79,6 +79,7 @@ def _participant(session: str, event: Event, now: int | None) -> list[Row]:
         "name": who.name or None,
         "joined_at": _ms(who.joined_at),
         "details": orjson.dumps(details).decode() if details else None,
+        "kind": who.kind,
     }
     if event.type != "participant_joined":  # left, or connection aborted: gone either way
         values |= {"left_at": now, "reason": who.disconnect_reason or event.type.removeprefix("participant_")}

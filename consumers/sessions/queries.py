@@ -10,6 +10,11 @@ from typing import Any
 
 import orjson
 
+from consumers.livekit import PERSON
+
+# Who counts in "in now / all": people (OpenVidu 2 participants have no kind), not a recorder, an agent, …
+_PERSON = f"(kind IS NULL OR kind = '{PERSON}')"
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """A read-only connection: neither the report nor the page can change what the tracker recorded."""
@@ -48,7 +53,8 @@ def find(db: sqlite3.Connection, term: str) -> list[dict[str, Any]]:
 
 def _session(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     present, total = db.execute(
-        "SELECT COUNT(*) FILTER (WHERE left_at IS NULL), COUNT(*) FROM participants WHERE session = ?", (row["key"],)
+        f"SELECT COUNT(*) FILTER (WHERE left_at IS NULL), COUNT(*) FROM participants WHERE session = ? AND {_PERSON}",
+        (row["key"],),
     ).fetchone()
     return {
         "key": row["key"],
@@ -79,6 +85,8 @@ def _participants(db: sqlite3.Connection, session: str, only_present: bool) -> l
             "duration_seconds": _duration(None, row["joined_at"], row["left_at"]),
             "reason": row["reason"],
             "details": orjson.loads(row["details"]) if row["details"] else {},
+            "kind": row["kind"] or PERSON,
+            "person": (row["kind"] or PERSON) == PERSON,
         }
         for row in rows
     ]

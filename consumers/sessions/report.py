@@ -52,7 +52,9 @@ def text(report: dict[str, Any]) -> list[str]:
 
 
 def _detail(session: dict[str, Any]) -> list[str]:
-    lines = [_summary(session), f"  participants ({session['participants_total']}):"]
+    others = len(session["participants"]) - session["participants_total"]
+    also = f", and {others} of other kinds (recorders, agents, SIP lines, feeds)" if others > 0 else ""
+    lines = [_summary(session), f"  participants ({session['participants_total']}{also}):"]
     for p in session["participants"]:
         left = f"left {p['left_at']} ({p['reason']})" if p["left_at"] else "still in"
         lines.append(f"    {_who(p)}  joined {p['joined_at']}  {left}  {_seconds(p['duration_seconds'])}")
@@ -78,7 +80,8 @@ def _summary(session: dict[str, Any]) -> str:
 
 def _who(participant: dict[str, Any]) -> str:
     label = participant["identity"] or participant["name"] or "?"
-    return f"{label} ({participant['id']})"
+    kind = "" if participant.get("kind", "STANDARD") == "STANDARD" else f" [{participant['kind']}]"
+    return f"{label} ({participant['id']}){kind}"
 
 
 def _seconds(value: float | None) -> str:

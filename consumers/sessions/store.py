@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS participants (
     left_at INTEGER,
     reason TEXT,
     details TEXT,              -- JSON: ip, platform, location, serverData / metadata, attributes
+    kind TEXT,                 -- LiveKit participant kind (STANDARD, EGRESS, AGENT, …); NULL: STANDARD
     PRIMARY KEY (session, id)
 );
 CREATE TABLE IF NOT EXISTS streams (
@@ -75,7 +76,7 @@ TABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "participants": (
         ("session", "id"),
         {"identity": "last", "name": "last", "joined_at": "first", "left_at": "last", "reason": "last",
-         "details": "last"},
+         "details": "last", "kind": "last"},
     ),
     "streams": (
         ("session", "id", "participant"),
@@ -114,6 +115,7 @@ class SessionStore:
         db.execute("PRAGMA journal_mode=WAL")  # the report and the page read while the tracker writes
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(SCHEMA)
+        _migrate(db)
         self._db = db
 
     def close(self) -> None:
@@ -138,6 +140,14 @@ class SessionStore:
             db.execute("ROLLBACK")
             raise
         return True
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database written by an earlier version up to SCHEMA."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(participants)")}
+    if "kind" not in columns:  # earlier versions kept a LiveKit participant's kind inside details
+        db.execute("ALTER TABLE participants ADD COLUMN kind TEXT")
+        db.execute("UPDATE participants SET kind = json_extract(details, '$.kind') WHERE details IS NOT NULL")
 
 
 def _merge_sql(row: Row) -> str:

@@ -23,6 +23,7 @@ LIVEKIT_SECRET = "consumers-test-secret-long-enough-for-hs256"
 @contextlib.asynccontextmanager
 async def bridge(amqp_url: str, exchange: str, tmp_path: Path) -> AsyncIterator[Poster]:
     settings = BridgeSettings(
+        allow_unauthenticated=True,
         rabbitmq_url=amqp_url,
         exchange=exchange,
         journal_dir=tmp_path / "journal",

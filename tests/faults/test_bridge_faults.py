@@ -101,6 +101,7 @@ async def test_a_full_journal_answers_503_with_retry_after_and_recovers_once_dra
 ) -> None:
     proxy = tcp_proxy()
     settings = Settings(
+        allow_unauthenticated=True,
         rabbitmq_url=proxy.url(amqp_url),
         exchange=exchange_name,
         journal_dir=tmp_path / "j",
@@ -165,7 +166,9 @@ async def test_a_full_disk_gives_503_and_a_log_line_then_recovers_when_space_ret
     report: Callable[[Outcome], None],
 ) -> None:
     disk = mount_point(tmp_path / "disk", size="2m")
-    settings = Settings(rabbitmq_url=amqp_url, exchange=exchange_name, journal_dir=disk / "journal")
+    settings = Settings(
+        allow_unauthenticated=True, rabbitmq_url=amqp_url, exchange=exchange_name, journal_dir=disk / "journal"
+    )
     async with audit(amqp_url, exchange_name) as watcher, serve(settings) as bridge:
         async with Senders(bridge.webhook, rate=300) as senders, httpx.AsyncClient() as client:
             await senders.until(50)
@@ -197,7 +200,7 @@ async def test_a_read_only_or_deleted_journal_directory_gives_503_and_a_log_line
     report: Callable[[Outcome], None],
 ) -> None:
     journal = tmp_path / "journal"
-    settings = Settings(rabbitmq_url=amqp_url, exchange=exchange_name, journal_dir=journal)
+    settings = Settings(allow_unauthenticated=True, rabbitmq_url=amqp_url, exchange=exchange_name, journal_dir=journal)
     caplog.set_level(logging.WARNING)
     async with audit(amqp_url, exchange_name) as watcher, serve(settings) as bridge:
         async with Senders(bridge.webhook, rate=300) as senders, httpx.AsyncClient() as client:

@@ -52,7 +52,9 @@ async def test_broker_connection_cut(
 ) -> None:
     count, fault = FAULTS[scenario]
     proxy = tcp_proxy()
-    settings = Settings(rabbitmq_url=proxy.url(amqp_url), exchange=exchange_name, journal_dir=tmp_path / "j")
+    settings = Settings(
+        allow_unauthenticated=True, rabbitmq_url=proxy.url(amqp_url), exchange=exchange_name, journal_dir=tmp_path / "j"
+    )
     async with audit(amqp_url, exchange_name) as watcher, serve(settings) as bridge:
         async with Senders(bridge.webhook, count=count, rate=200 / count) as senders:
             await senders.until(100)
@@ -77,7 +79,11 @@ async def test_an_unresponsive_broker_is_given_up_on_and_publishing_resumes_else
 ) -> None:
     proxy = tcp_proxy()
     settings = Settings(
-        rabbitmq_url=proxy.url(amqp_url), exchange=exchange_name, journal_dir=tmp_path / "j", confirm_timeout=1.0
+        allow_unauthenticated=True,
+        rabbitmq_url=proxy.url(amqp_url),
+        exchange=exchange_name,
+        journal_dir=tmp_path / "j",
+        confirm_timeout=1.0,
     )
     async with audit(amqp_url, exchange_name) as watcher, serve(settings) as bridge:
         async with Senders(bridge.webhook, rate=200) as senders:
@@ -98,7 +104,9 @@ async def test_an_unresponsive_broker_is_given_up_on_and_publishing_resumes_else
 async def test_a_broker_that_blocks_publishers_is_absorbed_by_the_journal(
     exchange_name: str, tmp_path: Path, own_broker: OwnBroker, report: Callable[[Outcome], None]
 ) -> None:
-    settings = Settings(rabbitmq_url=own_broker.url, exchange=exchange_name, journal_dir=tmp_path / "j")
+    settings = Settings(
+        allow_unauthenticated=True, rabbitmq_url=own_broker.url, exchange=exchange_name, journal_dir=tmp_path / "j"
+    )
     async with audit(own_broker.url, exchange_name) as watcher, serve(settings) as bridge:
         async with Senders(bridge.webhook, rate=200) as senders, httpx.AsyncClient() as client:
             await senders.until(100)
@@ -128,7 +136,9 @@ async def test_a_broker_that_blocks_publishers_is_absorbed_by_the_journal(
 async def test_a_whole_broker_restart_loses_nothing_and_the_topology_comes_back(
     exchange_name: str, tmp_path: Path, own_broker: OwnBroker, report: Callable[[Outcome], None]
 ) -> None:
-    settings = Settings(rabbitmq_url=own_broker.url, exchange=exchange_name, journal_dir=tmp_path / "j")
+    settings = Settings(
+        allow_unauthenticated=True, rabbitmq_url=own_broker.url, exchange=exchange_name, journal_dir=tmp_path / "j"
+    )
     async with audit(own_broker.url, exchange_name) as watcher, serve(settings) as bridge:
         async with Senders(bridge.webhook, rate=200) as senders:
             await senders.until(100)

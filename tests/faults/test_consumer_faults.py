@@ -77,7 +77,9 @@ async def test_consumer_killed_mid_handler_poisoned_and_restarted_with_messages_
     amqp_url: str, exchange_name: str, consumer_name: str, tmp_path: Path, report: Callable[[Outcome], None]
 ) -> None:
     consumer = ConsumerProcess(amqp_url, exchange_name, consumer_name, tmp_path)
-    settings = Settings(rabbitmq_url=amqp_url, exchange=exchange_name, journal_dir=tmp_path / "journal")
+    settings = Settings(
+        allow_unauthenticated=True, rabbitmq_url=amqp_url, exchange=exchange_name, journal_dir=tmp_path / "journal"
+    )
     try:
         await consumer.start()
         async with serve(settings) as bridge, Senders(bridge.webhook, rate=100) as senders:

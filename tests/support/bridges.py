@@ -103,11 +103,13 @@ async def wait_for_status(client: httpx.AsyncClient, url: str, status: int, with
 
 
 class BridgeProcess:
-    """`python -m bridge` as a child process with the given environment."""
+    """`python -m bridge` as a child process with the given environment (open to unauthenticated OpenVidu 2
+    events unless `env` says otherwise: tests on loopback)."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
         self.port = int(env.get("BRIDGE_PORT") or free_port())
-        self.env = {**os.environ, "BRIDGE_HOST": "127.0.0.1", **env, "BRIDGE_PORT": str(self.port)}
+        local = {"BRIDGE_HOST": "127.0.0.1", "BRIDGE_ALLOW_UNAUTHENTICATED": "true"}
+        self.env = {**os.environ, **local, **env, "BRIDGE_PORT": str(self.port)}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
