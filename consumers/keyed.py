@@ -65,6 +65,7 @@ class KeyedScheduler(Generic[T]):
         self._run = run
         self._give_back = give_back
         self._keys: dict[Hashable, collections.deque[T]] = {}
+        self._count = 0  # items in all the deques: read from other threads (metrics), so a plain int
         self._tasks: set[asyncio.Task[None]] = set()
         self._released = asyncio.Event()
         self._empty = asyncio.Event()
@@ -72,13 +73,14 @@ class KeyedScheduler(Generic[T]):
 
     @property
     def in_hand(self) -> int:
-        return sum(len(items) for items in self._keys.values())
+        return self._count
 
     @property
     def keys(self) -> int:
         return len(self._keys)
 
     def put(self, key: Hashable, item: T) -> None:
+        self._count += 1
         items = self._keys.get(key)
         if items is not None:
             items.append(item)  # its key is running or waiting: it follows
@@ -107,10 +109,12 @@ class KeyedScheduler(Generic[T]):
                     self._slots.give()
                 if again is None:
                     items.popleft()
+                    self._count -= 1
                 elif not await self._pause(again):
                     break
             while items:  # released: back to the broker, in order
                 await self._give_back(items.popleft())
+                self._count -= 1
         finally:
             del self._keys[key]
             if not self._keys:

@@ -149,7 +149,8 @@ class Worker:
 
     @property
     def in_hand(self) -> int:
-        keyed = sum(s.scheduler.in_hand for s in self.subscriptions if s.scheduler is not None)
+        # Also read by the metrics server's thread: iterate over a copy.
+        keyed = sum(s.scheduler.in_hand for s in tuple(self.subscriptions) if s.scheduler is not None)
         return keyed + self._busy
 
     def _channel_closed(self, *args: object) -> None:
@@ -188,12 +189,17 @@ class Worker:
     async def _run(self, item: InHand) -> float | None:
         """One run of a keyed message: None when settled, or the seconds until it runs again in place."""
         started = time.perf_counter()
-        event, decision = await self._decide(item.message, item.attempt)
-        if event is not None and decision.outcome is Outcome.RETRY and (decision.delay or 0) <= HOLD_IN_PLACE:
-            item.attempt = event.attempt + 1
-            self._log(item.message, event.type, event.attempt, decision, started, decision.exception)
-            return decision.delay
-        await self._finish(item.message, event, decision, started)
+        try:
+            event, decision = await self._decide(item.message, item.attempt)
+            soon = decision.delay is not None and decision.delay <= HOLD_IN_PLACE
+            if event is not None and decision.outcome is Outcome.RETRY and soon:
+                item.attempt = event.attempt + 1
+                self._log(item.message, event.type, event.attempt, decision, started, decision.exception)
+                return decision.delay
+            await self._finish(item.message, event, decision, started)
+        except Exception as exc:  # not the handler's (handle() catches those): ours; the broker redelivers
+            log.exception("%s: could not handle message %s", self.consumer.name, item.message.message_id)
+            self.broken(f"could not handle a message of {self.consumer.name!r}: {exc!r}")
         return None
 
     async def _decide(self, message: AbstractIncomingMessage, attempt: int | None) -> tuple[Event | None, Decision]:
