@@ -10,7 +10,7 @@ import uvicorn
 
 from bridge import logs
 from bridge.app import create_app
-from bridge.confirms import check_internals
+from bridge.internals import check_internals
 from bridge.journal import Journal, JournalError
 from bridge.protocol import guarded_protocol
 from bridge.server import GracefulServer

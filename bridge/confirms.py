@@ -7,8 +7,8 @@ heartbeats, TLS, channel state); this module only takes over the channel's publi
 
 This is the one module that reaches past aio-pika's and aiormq's public API (the channel's write queue and frame
 handlers, the connection's blocked state). pyproject.toml pins both to the releases it was tested with, SUPPORTED
-says which, and `check_internals` runs at start so that another release stops the bridge with one clear line
-instead of failing on the first publish.
+says which, and bridge/internals.py looks for each part at start so that another release stops the bridge with
+one clear line instead of failing on the first publish.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import Any
 
 import aio_pika.abc
@@ -89,19 +88,6 @@ _UNBLOCKED = "_Connection__connection_unblocked"
 SUPPORTED = {"aio-pika": ">=10.2.1,<10.3", "aiormq": ">=7.2.4,<7.3", "pamqp": ">=4.0.1,<4.1"}
 
 
-def check_internals() -> str | None:
-    """None when the installed aio-pika and aiormq have what this module uses, else one line that says what to do."""
-    missing = missing_internals()
-    if not missing:
-        return None
-    installed = ", ".join(f"{name} {_version(name)}" for name in SUPPORTED)
-    supported = ", ".join(f"{name}{spec}" for name, spec in SUPPORTED.items())
-    return (
-        f"the installed {installed} lack {', '.join(missing)}, which the publisher uses; "
-        f"supported: {supported} (install from requirements/runtime.txt)"
-    )
-
-
 def missing_internals() -> list[str]:
     """The private parts used above that the installed releases lack (empty when all are there)."""
     try:
@@ -132,10 +118,3 @@ def _takes(cls: type, *names: str) -> bool:
 
 def _fields(cls: type) -> set[str]:
     return set(getattr(cls, "__annotations__", {})) | set(getattr(cls, "__dataclass_fields__", {}))
-
-
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "(not installed)"

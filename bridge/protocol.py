@@ -7,19 +7,25 @@ reset, and the client, still writing its body, sees a connection error instead o
 does, the bridge shuts its sending side after the answer and reads and discards what the client still sends, for
 at most LINGER_SECONDS and LINGER_BYTES, before it closes.
 
-This module leans on uvicorn's HttpToolsProtocol (its `transport`, `cycle` and callbacks), which is not a public
-API: uvicorn is pinned by the lock files, and tests/test_refusals.py and tests/test_hostile_input.py hold it.
+This module leans on uvicorn's HttpToolsProtocol (its `transport`, `loop` and parser callbacks), which is not a
+public API: pyproject.toml pins uvicorn to the releases it was tested with (SUPPORTED), bridge/internals.py looks for
+each part at start, and tests/test_refusals.py and tests/test_hostile_input.py hold the behaviour.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
 
 LINGER_SECONDS = 5.0
 LINGER_BYTES = 16 << 20
+# The releases this module was tested with; pyproject.toml pins the same range (a test holds them equal).
+SUPPORTED = {"uvicorn": ">=0.55,<0.56"}
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -114,3 +120,26 @@ class _ClosedByProtocol:
 
 def guarded_protocol(header_timeout: float) -> type[GuardedHttpToolsProtocol]:
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"header_timeout": header_timeout})
+
+
+def missing_internals() -> list[str]:
+    """The parts of uvicorn's protocol used above that the installed release lacks (empty when all are there)."""
+    callbacks = ["connection_made", "data_received", "eof_received", "connection_lost"]
+    callbacks += ["on_message_begin", "on_headers_complete", "on_message_complete"]
+    found = {f"HttpToolsProtocol.{name}": callable(getattr(HttpToolsProtocol, name, None)) for name in callbacks}
+    found["RequestResponseCycle(transport)"] = "transport" in inspect.signature(RequestResponseCycle).parameters
+    try:
+        loop = asyncio.new_event_loop()
+        try:
+            protocol = HttpToolsProtocol(Config(app=_no_app), ServerState(), {}, _loop=loop)
+        finally:
+            loop.close()
+        found["HttpToolsProtocol.loop"] = getattr(protocol, "loop", None) is loop
+        found["HttpToolsProtocol.transport"] = hasattr(protocol, "transport")
+    except Exception as exc:  # a constructor that changed shape is as good as a missing part
+        found[f"HttpToolsProtocol as built here ({type(exc).__name__}: {exc})"] = False
+    return [name for name, ok in found.items() if not ok]
+
+
+async def _no_app(scope: Any, receive: Any, send: Any) -> None:
+    raise NotImplementedError  # never called: the probe only builds a protocol

@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from bridge.confirms import SUPPORTED, check_internals
+from bridge.internals import SUPPORTED, check_internals
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -77,9 +77,12 @@ def test_the_internals_guard_names_the_ranges_pyproject_pins() -> None:
     assert check_internals() is None
 
 
-# Each way an aiormq release could drop what bridge/confirms.py uses: a method gone, an attribute set in
-# __init__ renamed.
+# Each way a uvicorn or aiormq release could drop what bridge/protocol.py and bridge/confirms.py use: a method
+# gone, an attribute set in __init__ renamed.
 BREAKAGES = {
+    "HttpToolsProtocol.on_headers_complete": (
+        "import uvicorn.protocols.http.httptools_impl as m; del m.HttpToolsProtocol.on_headers_complete"
+    ),
     "Channel._on_confirm_frame": "import aiormq.channel as m; del m.Channel._on_confirm_frame",
     "Connection._Connection__connection_unblocked": """
 import aiormq.connection as m
