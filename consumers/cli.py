@@ -118,10 +118,10 @@ def _dead(settings: Settings, args: argparse.Namespace) -> int:
             names = topology.Names(name)
             if consumer is not None and consumer.partitions:
                 names = topology.Names(name, consumer.partitions)
-            elif consumer is None and await dead.exists(connection, names.hash_exchange, exchange=True):
+            elif consumer is None and await topology.exists(connection, names.hash_exchange, exchange=True):
                 names = topology.Names(name, 1)  # a name alone: partitioned if its hash exchange exists
             lane = names.lanes[0]
-            if not (await dead.exists(connection, names.dead) and await dead.exists(connection, lane)):
+            if not (await topology.exists(connection, names.dead) and await topology.exists(connection, lane)):
                 raise UsageError(f"no queues {lane!r} and {names.dead!r} on the broker: has it ever run?")
             if args.requeue:
                 where = names.hash_exchange if names.partitions else names.queue

@@ -26,22 +26,6 @@ class DeadLetter:
         return f"{self.event_type}\t{self.message_id}\tattempts={self.attempts}\t{self.error}"
 
 
-async def exists(connection: AbstractConnection, queue: str, exchange: bool = False) -> bool:
-    # A passive declaration of something missing closes its channel: a channel of its own, then.
-    channel = await connection.channel()
-    try:
-        if exchange:
-            await channel.declare_exchange(queue, passive=True)
-        else:
-            await channel.declare_queue(queue, passive=True)
-    except aio_pika.exceptions.ChannelNotFoundEntity:
-        return False
-    finally:
-        if not channel.is_closed:
-            await channel.close()
-    return True
-
-
 async def dead_letters(connection: AbstractConnection, names: topology.Names) -> AsyncIterator[DeadLetter]:
     """Each dead letter once; all of them stay in the queue (they go back when the channel closes)."""
     channel = await connection.channel()

@@ -20,7 +20,7 @@ import aio_pika
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 
-from consumers.topology import Names
+from consumers.topology import Names, exists
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,13 @@ async def leftovers(connection: AbstractConnection, names: Names) -> list[str]:
     """Queues of an earlier layout that still exist: consumed too, until someone deletes them."""
     if names.partitions:
         candidates = [names.queue, *(names.partition(n) for n in range(names.partitions, names.partitions + 1000))]
-    elif await _exists(connection, names.hash_exchange, exchange=True):  # it had partitions once
+    elif await exists(connection, names.hash_exchange, exchange=True):  # it had partitions once
         candidates = [names.partition(n) for n in range(1000)]
     else:
         return []
     found = []
     for lane in candidates:
-        if not await _exists(connection, lane):
+        if not await exists(connection, lane):
             if lane != names.queue:
                 break  # partitions are numbered from 0 without gaps
             continue
@@ -107,22 +107,6 @@ async def _destination(channel: AbstractChannel, names: Names, partitioned: bool
     if partitioned:
         return await channel.get_exchange(names.hash_exchange, ensure=False)
     return await channel.get_queue(names.queue, ensure=False)
-
-
-async def _exists(connection: AbstractConnection, name: str, exchange: bool = False) -> bool:
-    # A passive declaration of something missing closes its channel: a channel of its own, then.
-    channel = await connection.channel()
-    try:
-        if exchange:
-            await channel.declare_exchange(name, passive=True)
-        else:
-            await channel.declare_queue(name, passive=True)
-    except aio_pika.exceptions.ChannelNotFoundEntity:
-        return False
-    finally:
-        if not channel.is_closed:
-            await channel.close()
-    return True
 
 
 def _layout(body: bytes) -> tuple[int, set[str]]:

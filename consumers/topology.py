@@ -29,6 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aio_pika.exceptions
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, ExchangeType
 
@@ -219,3 +220,20 @@ async def _declare(
     finally:
         if not channel.is_closed:
             await channel.close()
+
+
+async def exists(connection: AbstractConnection, name: str, exchange: bool = False) -> bool:
+    """Whether the queue (or exchange) is there, asked without creating it."""
+    # A passive declaration of something missing closes its channel: a channel of its own, then.
+    channel = await connection.channel()
+    try:
+        if exchange:
+            await channel.declare_exchange(name, passive=True)
+        else:
+            await channel.declare_queue(name, passive=True)
+    except aio_pika.exceptions.ChannelNotFoundEntity:
+        return False
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+    return True
