@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -100,6 +101,12 @@ class WebhookEndpoint:
                 await asyncio.wait_for(ingress.publisher.confirmed(position), ingress.settings.confirm_timeout)
             except TimeoutError:
                 raise Refused(503, "the broker did not confirm in time: retry later", _RETRY_AFTER) from None
+        elif ingress.draining:
+            # Shutting down: the load balancer is about to send this sender's next event to another instance.
+            # Answering once this one is at the broker puts the next one, wherever it goes, after it. It is
+            # journaled already, so a broker that does not confirm in time still gets a 200, only later.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ingress.publisher.confirmed(position), ingress.settings.confirm_timeout)
 
 
 def _log_request(status: int, accepted: Accepted | None, outcome: str, micros: int, reason: str) -> None:

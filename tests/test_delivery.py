@@ -159,6 +159,43 @@ async def test_sigterm_fails_readiness_serves_through_the_grace_then_exits_0_wit
     assert "SIGTERM received" in bridge.log()
 
 
+async def test_in_the_grace_period_each_answer_waits_for_the_broker_and_is_200_even_when_it_never_comes(
+    amqp_url: str, exchange_name: str, tmp_path: Path, channel: AbstractChannel, tcp_proxy: Callable[[], TcpProxy]
+) -> None:
+    # Behind a load balancer the sender's next event goes to another instance: it must come after this one.
+    inbox = await collector(channel, exchange_name, "#")
+    proxy = tcp_proxy()
+    env = {
+        "RABBITMQ_URL": proxy.url(amqp_url),
+        "BRIDGE_EXCHANGE": exchange_name,
+        "BRIDGE_JOURNAL_DIR": str(tmp_path / "journal"),
+        "BRIDGE_SHUTDOWN_GRACE": "60",
+        "BRIDGE_CONFIRM_TIMEOUT": "2",
+    }
+    bridge = await BridgeProcess(env, tmp_path / "bridge.log").start().ready()
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            bridge.signal(signal.SIGTERM)
+            await wait_for_status(client, bridge.url + "/readyz", 503, within=5)
+            proxy.freeze()
+            answer = asyncio.create_task(client.post(bridge.webhook, content=event(0), headers=JSON))
+            done, _ = await asyncio.wait([answer], timeout=1.0)
+            assert not done, "answered before the broker confirmed"
+            proxy.restore()
+            assert (await asyncio.wait_for(answer, 10)).status_code == 200
+            assert numbers([m.body for m in await inbox.take(1, timeout=10)]) == [0]
+            proxy.freeze()
+            started = time.monotonic()
+            assert (await client.post(bridge.webhook, content=event(1), headers=JSON)).status_code == 200
+            assert (
+                time.monotonic() - started >= 1.5
+            )  # it waited for the confirm timeout, then answered from the journal
+            proxy.restore()
+            assert numbers([m.body for m in await inbox.take(1, timeout=20)]) == [1]
+    finally:
+        bridge.stop()
+
+
 async def test_a_second_process_on_the_same_journal_exits_at_once_with_a_clear_error(
     amqp_url: str, exchange_name: str, tmp_path: Path
 ) -> None:

@@ -33,6 +33,11 @@ async def busiest(lb: Haproxy, client: httpx.AsyncClient, bridges: list[BridgePr
     return bridges[int(name.removeprefix("bridge")) - 1]
 
 
+async def answered(lb: Haproxy, client: httpx.AsyncClient, bridge: BridgeProcess, bridges: list[BridgeProcess]) -> int:
+    servers = await lb.servers(client)
+    return int(servers[f"bridge{bridges.index(bridge) + 1}"]["hrsp_2xx"] or 0)
+
+
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 async def test_one_of_two_bridges_restarted_mid_stream(
     amqp_url: str, exchange_name: str, tmp_path: Path, report: Callable[[Outcome], None], how: str
@@ -60,7 +65,10 @@ async def test_one_of_two_bridges_restarted_mid_stream(
                 await senders.until(len(senders.accepted) + 200)
                 await victim.start().ready()
                 await lb.all_up(client)
+                answered_by_victim = await answered(lb, client, victim, bridges)
                 await senders.until(len(senders.accepted) + 200)
+                # The sender stays where it moved: going back would race what the other one has not published.
+                assert await answered(lb, client, victim, bridges) == answered_by_victim
             await watcher.until_delivered(senders.accepted)
             await watcher.settle()
     finally:
