@@ -33,8 +33,10 @@ Migration = str | Callable[[Any], None]
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 10.0
-# SQLSTATE classes and codes a retry cannot cure: bad credentials, no such database, no rights.
+# SQLSTATE classes and codes a retry cannot cure: bad credentials, no such database, no rights. A refusal while
+# connecting comes without a SQLSTATE: libpq's text says it.
 _REFUSALS = ("28", "3D", "42501")
+_REFUSED = re.compile(r"FATAL: .*(password authentication failed|does not exist|no pg_hba\.conf entry|permission denied)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +85,9 @@ def parse(value: str, variable: str) -> Database:
 
 def refused(exc: psycopg.Error) -> bool:
     """Whether the server answered no (credentials, database, rights) rather than not at all."""
-    return exc.sqlstate is not None and exc.sqlstate.startswith(_REFUSALS)
+    if exc.sqlstate is not None:
+        return exc.sqlstate.startswith(_REFUSALS)
+    return _REFUSED.search(str(exc)) is not None
 
 
 def reason(exc: BaseException) -> str:
