@@ -36,7 +36,7 @@ MAX_DELAY = 10.0
 # SQLSTATE classes and codes a retry cannot cure: bad credentials, no such database, no rights. A refusal while
 # connecting comes without a SQLSTATE: libpq's text says it.
 _REFUSALS = ("28", "3D", "42501")
-_REFUSED = re.compile(r"FATAL: .*(password authentication failed|does not exist|no pg_hba\.conf entry|permission denied)")
+_REFUSED = re.compile(r"FATAL: .*(password authentication failed|does not exist|no pg_hba\.conf|permission denied)")
 
 
 @dataclasses.dataclass(frozen=True)
