@@ -95,8 +95,13 @@ class Runner:
         for consumer in self.consumers:
             if consumer.lifespan is not None:
                 await stack.enter_async_context(consumer.lifespan())
-        if any(c.store is None and any(r.once for r in c.routes.values()) for c in self.consumers):
-            self._default_store = await stack.enter_async_context(idempotency.opened(self.settings.idempotency_store))
+        using = [c for c in self.consumers if c.store is None and any(r.once for r in c.routes.values())]
+        if using:
+            # A once=True handler holds a connection while it runs (PostgreSQL): one per handler in flight.
+            size = min(sum(c.concurrency for c in using) + 1, 100)
+            self._default_store = await stack.enter_async_context(
+                idempotency.opened(self.settings.idempotency_store, size)
+            )
 
     async def _reconnect_forever(self) -> None:
         delay = FIRST_DELAY

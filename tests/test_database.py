@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +25,8 @@ from consumers.sessions.settings import TrackerSettings
 from consumers.settings import Settings
 
 pytest_plugins = ["tests.consumer_support.databases"]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -138,3 +143,37 @@ def _connect(database: Database) -> sqlite3.Connection | psycopg.Connection:
     if database.engine == "postgres":
         return psycopg.connect(database.location, autocommit=True)
     return sqlite3.connect(database.location, isolation_level=None)
+
+
+async def _consumer(env: dict[str, str], tmp_path: Path) -> asyncio.subprocess.Process:
+    command = [sys.executable, "-m", "consumers", "run", "tests.consumer_support.stateful_processes:once"]
+    full = {**os.environ, "STATEFUL_MARKS": str(tmp_path / "marks.log"), "CONSUMER_LOG_LEVEL": "INFO", **env}
+    return await asyncio.create_subprocess_exec(*command, cwd=ROOT, env=full, stderr=asyncio.subprocess.PIPE)
+
+
+@pytest.mark.anyio
+async def test_a_consumer_process_waits_for_its_store_and_a_sigterm_ends_the_wait(tmp_path: Path) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"postgresql://u:hunter2@127.0.0.1:{closed.getsockname()[1]}/x"
+        proc = await _consumer({"CONSUMER_STORE": url, "RABBITMQ_URL": "amqp://127.0.0.1:1/"}, tmp_path)
+        assert proc.stderr is not None
+        lines = [await asyncio.wait_for(proc.stderr.readline(), 30) for _ in range(2)]
+        proc.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(proc.stderr.read(), 30)
+        assert await proc.wait() == 0
+    assert all(b"(CONSUMER_STORE) not reachable" in line for line in lines), lines
+    assert b"hunter2" not in b"".join(lines) + rest
+
+
+@pytest.mark.anyio
+async def test_a_consumer_process_whose_store_refuses_exits_2_with_one_line(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    url = postgres_server.rsplit("/", 1)[0] + "/no_such_database"
+    proc = await _consumer({"CONSUMER_STORE": url}, tmp_path)
+    assert proc.stderr is not None
+    err = await asyncio.wait_for(proc.stderr.read(), 30)
+    assert await proc.wait() == 2
+    assert err.decode().startswith("consumers: CONSUMER_STORE: postgresql://")
+    assert err.count(b"\n") == 1

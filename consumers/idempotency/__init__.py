@@ -74,12 +74,12 @@ async def _remembering(store: IdempotencyStore, scope: str, message_id: str) -> 
 
 
 @contextlib.asynccontextmanager
-async def opened(database: Database) -> AsyncIterator[Store]:
+async def opened(database: Database, size: int = 10) -> AsyncIterator[Store]:
     """The store CONSUMER_STORE names; a PostgreSQL one is waited for and its tables upgraded first."""
     if database.engine == "postgres":
         from consumers.idempotency.postgres import PostgresStore
 
-        async with PostgresStore(database.location, variable=database.variable) as store:
+        async with PostgresStore(database.location, size=size, variable=database.variable) as store:
             yield store
     else:
         local = SQLiteStore(database.path)  # opens on first use only
