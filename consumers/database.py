@@ -33,9 +33,9 @@ Migration = str | Callable[[Any], None]
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 10.0
-# SQLSTATE classes and codes a retry cannot cure: bad credentials, no such database, no rights. A refusal while
-# connecting comes without a SQLSTATE: libpq's text says it.
-_REFUSALS = ("28", "3D", "42501")
+# SQLSTATE classes and codes a retry cannot cure: bad credentials, no such database or schema, no rights. A
+# refusal while connecting comes without a SQLSTATE: libpq's text says it.
+_REFUSALS = ("28", "3D", "3F", "42501")
 _REFUSED = re.compile(r"FATAL: .*(password authentication failed|does not exist|no pg_hba\.conf|permission denied)")
 
 
@@ -93,7 +93,7 @@ def refused(exc: psycopg.Error) -> bool:
 def reason(exc: BaseException) -> str:
     """The first line of a driver's message (libpq's messages carry no password)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__
+    return lines[0] if lines else type(exc).__name__  # the lines after it point into the statement
 
 
 async def until_ready(database: Database, attempt: Callable[[], Awaitable[T]]) -> T:

@@ -10,11 +10,13 @@ import socket
 import sqlite3
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from consumers import cli
 from consumers.database import Database, migrate, parse
@@ -137,6 +139,24 @@ async def test_a_refusal_is_a_config_error(postgres_server: str) -> None:
     with pytest.raises(ConfigError, match=r"CONSUMER_STORE: postgresql://.*refused: .*no_such_database"):
         async with PostgresStore(missing.location):
             pass
+
+
+@pytest.mark.anyio
+async def test_missing_rights_are_a_config_error(postgres_server: str) -> None:
+    role, schema = f"test_reader_{uuid.uuid4().hex[:8]}", f"test_locked_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server, autocommit=True) as db:
+        db.execute(f"CREATE ROLE {role} LOGIN")
+        db.execute(f"CREATE SCHEMA {schema}")
+        db.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")  # it may look, not create tables
+    try:
+        url = make_conninfo(postgres_server, user=role, options=f"-csearch_path={schema}")
+        with pytest.raises(ConfigError, match=r"^SESSIONS_DB: .* refused: .*permission denied for schema"):
+            async with engines.opened(Database("postgres", url, "SESSIONS_DB")):
+                pass
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as db:
+            db.execute(f"DROP SCHEMA {schema} CASCADE")
+            db.execute(f"DROP ROLE {role}")
 
 
 def _connect(database: Database) -> sqlite3.Connection | psycopg.Connection:
