@@ -22,7 +22,7 @@ from consumers import cli
 from consumers.database import Database, migrate, parse
 from consumers.errors import ConfigError
 from consumers.idempotency.postgres import PostgresStore
-from consumers.sessions import engines
+from consumers.sessions import engines, report
 from consumers.sessions.settings import TrackerSettings
 from consumers.settings import Settings
 
@@ -131,6 +131,18 @@ async def test_an_unreachable_server_is_waited_for_with_one_line_per_attempt(cap
     assert first.startswith(f"database postgresql://u@127.0.0.1:{port}/x (SESSIONS_DB) not reachable (")
     assert "retrying in" in first
     assert "hunter2" not in caplog.text
+
+
+def test_the_report_says_in_one_line_that_the_server_does_not_answer() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"postgresql://u:hunter2@127.0.0.1:{closed.getsockname()[1]}/x"
+        lines: list[str] = []
+        assert report.main(Database("postgres", url, "SESSIONS_DB"), None, as_json=False, write=lines.append) == 1
+    (line,) = lines
+    assert line.startswith("SESSIONS_DB: postgresql://u@127.0.0.1:")
+    assert "not reachable" in line
+    assert "hunter2" not in line
 
 
 @pytest.mark.anyio
