@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Literal, TypeVar
 
 from consumers.event import Event
-from consumers.idempotency import IdempotencyStore
+from consumers.idempotency import Store
 
 Handler = Callable[[Event], Awaitable[None]]
 Lifespan = Callable[[], AbstractAsyncContextManager[None]]
@@ -38,14 +38,14 @@ class Consumer:
         order: Order = "queue",
         partitions: int | None = None,
         lifespan: Lifespan | None = None,
-        store: IdempotencyStore | None = None,
+        store: Store | None = None,
     ) -> None:
         """`name` owns one durable queue; `concurrency` > 1 gives up queue order for throughput, unless
         `order="session"`, which handles each session's events one at a time, in queue order, and different
         sessions at once. `partitions=P` shares P partition queues among every running process of the consumer.
 
         `lifespan` is entered once before the first connection and left after the last (open a database,
-        serve a page); `store` keeps the message ids of `once=True` handlers (default: SQLite, see Settings).
+        serve a page); `store` keeps the message ids of `once=True` handlers (default: CONSUMER_STORE, see Settings).
         """
         if not _NAME.fullmatch(name) or name.startswith("amq."):
             raise ValueError(f"a consumer name is a plain queue name (letters, digits, . _ - :), got {name!r}")

@@ -11,7 +11,7 @@ import enum
 from consumers.consumer import Consumer
 from consumers.errors import Reject, Retry
 from consumers.event import Event
-from consumers.idempotency import IdempotencyStore
+from consumers.idempotency import Store, claim
 
 
 class Outcome(enum.Enum):
@@ -35,17 +35,19 @@ class Decision:
         return f"{text} ({self.error})" if self.error else text
 
 
-async def handle(consumer: Consumer, event: Event, delays: tuple[float, ...], store: IdempotencyStore) -> Decision:
+async def handle(consumer: Consumer, event: Event, delays: tuple[float, ...], store: Store) -> Decision:
     route = consumer.route(event.type)
     if route is None:
         # Only after the handler for a retried event was removed from the code: keep it for a person to see.
         return Decision(Outcome.DEAD, f"consumer {consumer.name!r} has no handler for {event.type!r}")
     try:
-        if route.once and await store.seen(consumer.name, event.message_id):
-            return Decision(Outcome.DUPLICATE)
-        await route.handler(event)
-        if route.once:
-            await store.remember(consumer.name, event.message_id)
+        if not route.once:
+            await route.handler(event)
+            return Decision(Outcome.ACK)
+        async with claim(store, consumer.name, event.message_id) as first:
+            if not first:
+                return Decision(Outcome.DUPLICATE)
+            await route.handler(event)
     except Reject as exc:
         return Decision(Outcome.DEAD, _describe(exc))
     except Retry as exc:

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 import aio_pika
 from aio_pika.abc import AbstractConnection
 
-from consumers import topology
+from consumers import idempotency, topology
 from consumers.consumer import Consumer
 from consumers.errors import ConfigError
-from consumers.idempotency import IdempotencyStore, SQLiteStore
+from consumers.idempotency import Store
 from consumers.metrics import ConsumerMetrics, serving
 from consumers.settings import Settings
 from consumers.worker import Worker
@@ -52,7 +52,8 @@ class Runner:
         self.workers: list[Worker] = []  # those of the current broker session
         self._stop = asyncio.Event()
         self._now = asyncio.Event()
-        self._default_store: SQLiteStore | None = None
+        self._default_store: Store | None = None
+        self._starting: asyncio.Task[None] | None = None  # set while lifespans and stores open
 
     @property
     def stopping(self) -> bool:
@@ -70,16 +71,37 @@ class Runner:
         self._stop.set()
         if now:
             self._now.set()
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.cancel()  # still waiting for a database (or a lifespan): nothing in hand, stop waiting
 
     async def run(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
-            for consumer in self.consumers:
-                if consumer.lifespan is not None:
-                    await stack.enter_async_context(consumer.lifespan())
-            stack.callback(self._close_store)
+            self._starting = task = asyncio.current_task()
+            try:
+                await self._open(stack)
+            except asyncio.CancelledError:
+                if not self.stopping or task is None:
+                    raise
+                task.uncancel()
+                return
+            finally:
+                self._starting = None
             if self.settings.metrics_port is not None:
                 stack.enter_context(serving(self.metrics, self.settings.metrics_port))
             await self._reconnect_forever()
+
+    async def _open(self, stack: contextlib.AsyncExitStack) -> None:
+        for consumer in self.consumers:
+            if consumer.lifespan is not None:
+                await stack.enter_async_context(consumer.lifespan())
+        using = [c for c in self.consumers if c.store is None and any(r.once for r in c.routes.values())]
+        if using:
+            # A once=True handler holds a connection while it runs (PostgreSQL): one per handler in flight.
+            size = min(sum(c.concurrency for c in using) + 1, 100)
+            self._default_store = await stack.enter_async_context(
+                idempotency.opened(self.settings.idempotency_store, size)
+            )
 
     async def _reconnect_forever(self) -> None:
         delay = FIRST_DELAY
@@ -164,16 +186,11 @@ class Runner:
                 ", in order per session" if consumer.order == "session" else "",
             )
 
-    def _store(self, consumer: Consumer) -> IdempotencyStore:
+    def _store(self, consumer: Consumer) -> Store:
         if consumer.store is not None:
             return consumer.store
-        if self._default_store is None:
-            self._default_store = SQLiteStore(self.settings.idempotency_db)  # opens on first use only
-        return self._default_store
-
-    def _close_store(self) -> None:
-        if self._default_store is not None:
-            self._default_store.close()
+        # No once=True handler (or a stop before the store opened): nothing will ask it anything.
+        return self._default_store or idempotency.MemoryStore()
 
 
 def _reason(args: tuple[object, ...]) -> str:

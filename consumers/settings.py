@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from consumers.database import Database, parse
 from consumers.errors import ConfigError
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -22,15 +23,16 @@ class Settings:
     state_dir: Path = Path("data/consumers")
     log_level: str = "INFO"
     metrics_port: int | None = None  # serve Prometheus /metrics there (0: any free port); None: not at all
+    store: Database | None = None  # CONSUMER_STORE; None: SQLite in state_dir
 
     @property
     def max_attempts(self) -> int:
         return len(self.retry_delays) + 1
 
     @property
-    def idempotency_db(self) -> Path:
-        """Where `once=True` handlers remember message ids unless their consumer has a store of its own."""
-        return self.state_dir / "idempotency.sqlite3"
+    def idempotency_store(self) -> Database:
+        """Where `once=True` handlers keep message ids unless their consumer has a store of its own."""
+        return self.store or Database("sqlite", str(self.state_dir / "idempotency.sqlite3"), "CONSUMER_STORE")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -47,6 +49,7 @@ class Settings:
             retry_delays=parse_delays(_text(env, "CONSUMER_RETRY_DELAYS"), cls.retry_delays),
             state_dir=Path(_text(env, "CONSUMER_STATE_DIR") or cls.state_dir),
             log_level=level,
+            store=parse(store, "CONSUMER_STORE") if (store := _text(env, "CONSUMER_STORE")) else None,
         )
 
 

@@ -23,7 +23,7 @@ from consumers import samples
 from consumers.consumer import Consumer
 from consumers.event import Event, Source, parse_body
 from consumers.handling import Decision, Outcome, handle
-from consumers.idempotency import IdempotencyStore, MemoryStore
+from consumers.idempotency import MemoryStore, Store
 from consumers.settings import Settings
 
 __all__ = ["Decision", "Outcome", "deliver", "event", "sample"]
@@ -79,7 +79,7 @@ async def deliver(
     event: Event,
     *,
     retry_delays: tuple[float, ...] = Settings.retry_delays,
-    store: IdempotencyStore | None = None,
+    store: Store | None = None,
 ) -> Decision:
     """What the consumer's rules make of `event`: ack, duplicate, retry (with its delay) or dead.
 

@@ -28,7 +28,7 @@ from consumers import layout, topology
 from consumers.consumer import Consumer
 from consumers.event import ATTEMPT, EVENT_TYPE, LAST_ERROR, BadMessage, Event, from_message, moved_copy, session_key
 from consumers.handling import Decision, Outcome, handle
-from consumers.idempotency import IdempotencyStore
+from consumers.idempotency import Store
 from consumers.keyed import KeyedScheduler, Slots
 from consumers.metrics import ConsumerMetrics
 from consumers.partitions import Claimer
@@ -71,7 +71,7 @@ class Worker:
         self,
         consumer: Consumer,
         settings: Settings,
-        store: IdempotencyStore,
+        store: Store,
         broken: Callable[[str], None],
         metrics: ConsumerMetrics,
     ) -> None:

@@ -5,6 +5,7 @@ Bodies come from tests/consumer_support/livekit_wire.py (built and signed with L
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,14 +17,15 @@ import orjson
 import pytest
 
 from consumers import cli, livekit
+from consumers.database import Database
 from consumers.notifier import NotifierSettings, create_notifier, notification
 from consumers.sessions import TrackerSettings, create_tracker
-from consumers.sessions.store import SessionStore
 from consumers.settings import Settings
 from consumers.testing import event, sample
 from tests.consumer_support import livekit_wire as wire
 from tests.consumer_support.receiver import receiving
 from tests.consumer_support.running import eventually, running
+from tests.consumer_support.tracker_db import fill
 from tests.consumer_support.webhooks import bridge
 from tests.support.bridges import free_port
 
@@ -94,9 +96,7 @@ def test_an_older_database_gains_the_kind_column_with_the_kinds_it_kept_in_detai
         "INSERT INTO participants VALUES ('RM_1', 'PA_2', 'alice', NULL, 1, NULL, NULL, NULL);"
     )
     old.close()
-    store = SessionStore(path)
-    store.open()
-    store.close()
+    asyncio.run(fill(Database("sqlite", str(path), "SESSIONS_DB"), []))  # opening it upgrades it
     db = sqlite3.connect(path)
     assert db.execute("SELECT id, kind FROM participants ORDER BY id").fetchall() == [
         ("PA_1", "EGRESS"),
@@ -114,8 +114,8 @@ async def test_a_recorded_room_through_the_bridge_to_the_tracker_and_the_notifie
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    db_path, port = tmp_path / "sessions.sqlite3", free_port()
-    tracker = create_tracker(TrackerSettings(db=db_path, http_port=port), name=fresh_name("sessions"))
+    database, port = Database("sqlite", str(tmp_path / "sessions.sqlite3"), "SESSIONS_DB"), free_port()
+    tracker = create_tracker(TrackerSettings(db=database, http_port=port), name=fresh_name("sessions"))
     first_half = HOOKS.index(next(h for h in HOOKS if h.name == "participant_left"))
     async with (
         receiving() as receiver,
@@ -145,7 +145,7 @@ async def test_a_recorded_room_through_the_bridge_to_the_tracker_and_the_notifie
             lambda: _when(room(), lambda r: r["recordings"][0]["status"] == "EGRESS_COMPLETE"), timeout=30
         )
         assert await receiver.wait_for(1)
-        monkeypatch.setenv("SESSIONS_DB", str(db_path))
+        monkeypatch.setenv("SESSIONS_DB", database.location)
         assert cli.main(["sessions", "report", "--json", wire.ROOM.name]) == 0
         printed = orjson.loads(capsys.readouterr().out)["sessions"][0]
 

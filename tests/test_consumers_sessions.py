@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,34 +13,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumers import cli
+from consumers.database import Database
 from consumers.runner import Runner
-from consumers.sessions import TrackerSettings, create_tracker, livekit, openvidu, queries, report
-from consumers.sessions.store import SessionStore
+from consumers.sessions import TrackerSettings, create_tracker, engines, queries, report
 from consumers.settings import Settings
-from consumers.testing import event
+from tests.consumer_support import tracker_db
 from tests.consumer_support.running import eventually, running, until_drained
+from tests.consumer_support.tracker_db import dump, fill
 from tests.consumer_support.webhooks import bridge, replay
 from tests.support.bridges import free_port
 
-pytest_plugins = ["tests.consumer_support.fixtures"]
+pytest_plugins = ["tests.consumer_support.fixtures", "tests.consumer_support.databases"]
 
 OV2_SESSION = "ses_Jd8tUyvhXO_1718012345678"
 ROOM = "RM_ZkH6sBqTwXyA"
-
-
-def apply(store: SessionStore, body: bytes, message_id: str | None = None) -> bool:
-    seen = event(body)
-    rows = livekit.rows(seen) if seen.source == "livekit" else openvidu.rows(seen.type, seen.data)
-    return store.apply(message_id or seen.message_id, rows)
-
-
-def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    db = sqlite3.connect(path)
-    try:
-        tables = ("sessions", "participants", "streams", "recordings")
-        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
-    finally:
-        db.close()
 
 
 @pytest.fixture
@@ -49,25 +35,23 @@ def corpus(openvidu_events: dict, livekit_events: dict) -> list[bytes]:
 
 
 @pytest.fixture
-def in_order(tmp_path_factory: pytest.TempPathFactory, corpus: list[bytes]) -> dict[str, list[tuple[object, ...]]]:
-    path = tmp_path_factory.mktemp("in-order") / "sessions.sqlite3"
-    store = SessionStore(path)
-    store.open()
-    for body in corpus:
-        assert apply(store, body)
-    store.close()
-    return dump(path)
+def in_order(new_database: Callable[..., Database], corpus: list[bytes]) -> dict[str, list[tuple[object, ...]]]:
+    database = new_database()
+    assert all(asyncio.run(fill(database, corpus)))
+    return dump(database)
 
 
-def test_what_the_corpus_leaves_in_the_database(tmp_path: Path, corpus: list[bytes]) -> None:
-    store = SessionStore(tmp_path / "s.sqlite3")
-    store.open()
-    for body in corpus:
-        apply(store, body)
-    assert not apply(store, corpus[0])  # the same message_id again changes nothing
-    store.close()
-    db = queries.connect(tmp_path / "s.sqlite3")
-    (ov2,) = queries.find(db, "ses_Jd8tUyvhXO")
+@pytest.mark.anyio
+async def test_what_the_corpus_leaves_in_the_database(
+    new_database: Callable[..., Database], corpus: list[bytes]
+) -> None:
+    database = new_database()
+    await fill(database, corpus)
+    assert await fill(database, corpus[:1]) == [False]  # the same message_id again changes nothing
+    with engines.reading(database) as db:
+        (ov2,) = queries.find(db, "ses_Jd8tUyvhXO")
+        (room,) = queries.find(db, "daily-standup")
+        live = queries.live(db)
     assert (ov2["key"], ov2["live"], ov2["duration_seconds"], ov2["end_reason"]) == (
         OV2_SESSION,
         False,
@@ -87,7 +71,6 @@ def test_what_the_corpus_leaves_in_the_database(tmp_path: Path, corpus: list[byt
     (recording,) = ov2["recordings"]
     assert (recording["status"], recording["duration_seconds"], recording["size"]) == ("ready", 600.183, 48213577)
 
-    (room,) = queries.find(db, "daily-standup")
     assert (room["key"], room["source"], room["live"]) == (ROOM, "livekit", False)
     assert room["duration_seconds"] == pytest.approx(1025.877)  # creationTimeMs to room_finished
     people = {p["identity"]: p for p in room["participants"]}
@@ -98,60 +81,54 @@ def test_what_the_corpus_leaves_in_the_database(tmp_path: Path, corpus: list[byt
     assert egress["status"] == "EGRESS_COMPLETE"
     assert egress["files"][0].endswith("daily-standup-2024-06-10T094002.mp4")
 
-    live = queries.live(db)
     assert [s["name"] for s in live] == ["live-show"]  # an ingress room with no room_started/finished seen
     assert live[0]["participants_now"] == 0
-    db.close()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_order_and_any_duplicates_end_in_the_same_state(
-    tmp_path_factory: pytest.TempPathFactory, corpus: list[bytes], in_order: dict, data: st.DataObject
+    new_database: Callable[..., Database], corpus: list[bytes], in_order: dict, data: st.DataObject
 ) -> None:
     # Retries reorder events and redeliveries repeat them; the merged state must not care.
     shuffled = data.draw(st.permutations(corpus))
     repeated = data.draw(st.lists(st.sampled_from(corpus), max_size=10))
-    path = tmp_path_factory.mktemp("shuffled") / "sessions.sqlite3"
-    store = SessionStore(path)
-    store.open()
-    for body in [*shuffled, *repeated]:
-        apply(store, body)
-    store.close()
-    assert dump(path) == in_order
+    database = new_database()
+    asyncio.run(fill(database, [*shuffled, *repeated]))
+    assert dump(database) == in_order
 
 
-def test_a_late_earlier_status_never_overwrites_a_later_one(tmp_path: Path, openvidu_events: dict) -> None:
+@pytest.mark.anyio
+async def test_a_late_earlier_status_never_overwrites_a_later_one(
+    new_database: Callable[..., Database], openvidu_events: dict
+) -> None:
     # Not a duplicate (another message_id): an event that failed once and came back from its retry late.
-    store = SessionStore(tmp_path / "s.sqlite3")
-    store.open()
-    apply(store, openvidu_events["recordingStatusChanged"])
-    apply(store, openvidu_events["recordingStopped"], message_id="late")
-    apply(store, openvidu_events["recordingStarted"], message_id="later")
-    store.close()
-    (session,) = queries.find(queries.connect(tmp_path / "s.sqlite3"), OV2_SESSION)
+    database = new_database()
+    await fill(database, [openvidu_events["recordingStatusChanged"]])
+    await fill(database, [openvidu_events["recordingStopped"]], message_id="late")
+    await fill(database, [openvidu_events["recordingStarted"]], message_id="later")
+    with engines.reading(database) as db:
+        (session,) = queries.find(db, OV2_SESSION)
     assert [(r["status"], r["size"]) for r in session["recordings"]] == [("ready", 48213577)]
 
 
-def test_report_text(tmp_path: Path, corpus: list[bytes]) -> None:
-    path = tmp_path / "s.sqlite3"
-    store = SessionStore(path)
-    store.open()
-    for body in corpus:
-        apply(store, body)
-    store.close()
+@pytest.mark.anyio
+async def test_report_text(new_database: Callable[..., Database], tmp_path: Path, corpus: list[bytes]) -> None:
+    database = new_database()
+    await fill(database, corpus)
     lines: list[str] = []
-    assert report.main(path, None, as_json=False, write=lines.append) == 0
+    assert report.main(database, None, as_json=False, write=lines.append) == 0
     assert lines[0] == "live now: 1 session(s)"
     assert any("live-show [livekit RM_Lv7sHw2QcK9p]" in line for line in lines)
     lines.clear()
-    assert report.main(path, "ses_Jd8tUyvhXO", as_json=False, write=lines.append) == 0
+    assert report.main(database, "ses_Jd8tUyvhXO", as_json=False, write=lines.append) == 0
     assert "lasted 11m45s" in lines[0]
     assert any('{"clientData":"Alice"} (con_EIeO06zgMz)' in line and "11m39s" in line for line in lines)
     assert any("recording ses_Jd8tUyvhXO: ready  10m00s" in line for line in lines)
     lines.clear()
-    assert report.main(path, "nobody", as_json=False, write=lines.append) == 1
-    assert report.main(tmp_path / "missing.sqlite3", None, as_json=False, write=lines.append) == 1
+    assert report.main(database, "nobody", as_json=False, write=lines.append) == 1
+    missing = Database("sqlite", str(tmp_path / "missing.sqlite3"), "SESSIONS_DB")
+    assert report.main(missing, None, as_json=False, write=lines.append) == 1
 
 
 @pytest.mark.anyio
@@ -161,14 +138,15 @@ async def test_end_to_end_through_the_bridge_with_its_page_and_report(
     consumer_settings: Settings,
     fresh_name: Callable[[str], str],
     tmp_path: Path,
+    new_database: Callable[..., Database],
     corpus: list[bytes],
     in_order: dict,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    db_path = tmp_path / "sessions.sqlite3"
+    database = new_database()
     port = free_port()
-    tracker = create_tracker(TrackerSettings(db=db_path, http_port=port), name=fresh_name("sessions"))
+    tracker = create_tracker(TrackerSettings(db=database, http_port=port), name=fresh_name("sessions"))
     sentinel = (
         b'{"sessionId":"ses_last","uniqueSessionId":"ses_last_1","timestamp":1718020000000,"event":"sessionCreated"}'
     )
@@ -179,7 +157,7 @@ async def test_end_to_end_through_the_bridge_with_its_page_and_report(
         await poster.post_all(corpus)
         await poster.post_all(corpus)  # every event twice, as after a bridge crash
         await poster.post(sentinel)
-        assert await eventually(lambda: db_path.exists() and queries.find(queries.connect(db_path), "ses_last"))
+        assert await eventually(lambda: tracker_db.has(database, "ses_last"))
 
         async with amqp.channel() as channel:
             assert await until_drained([runner], channel)  # sessions are handled at once: every copy, not just the last
@@ -188,14 +166,14 @@ async def test_end_to_end_through_the_bridge_with_its_page_and_report(
             detail = (await client.get("/api/sessions/ses_Jd8tUyvhXO")).json()["sessions"]
             missing = await client.get("/api/sessions/nobody")
             page = await client.get("/")
-    everything = dump(db_path)
+    everything = dump(database)
     everything["sessions"] = [row for row in everything["sessions"] if row[0] != "ses_last_1"]
     assert everything == in_order
     assert {s["name"] for s in live} == {"live-show", "ses_last"}
     assert detail[0]["duration_seconds"] == 705
     assert missing.status_code == 404
     assert "live-show" in page.text
-    monkeypatch.setenv("SESSIONS_DB", str(db_path))
+    monkeypatch.setenv("SESSIONS_DB", database.location)
     assert cli.main(["sessions", "report", "daily-standup"]) == 0
     assert "daily-standup [livekit RM_ZkH6sBqTwXyA]" in capsys.readouterr().out
 
@@ -207,11 +185,12 @@ async def test_two_tracker_processes_with_partitions_share_one_database(
     consumer_settings: Settings,
     partitioned_name: Callable[..., str],
     tmp_path: Path,
+    new_database: Callable[..., Database],
     corpus: list[bytes],
     in_order: dict,
 ) -> None:
-    db_path, name = tmp_path / "sessions.sqlite3", partitioned_name()
-    settings = TrackerSettings(db=db_path, http_port=0, partitions=2)
+    database, name = new_database(), partitioned_name()
+    settings = TrackerSettings(db=database, http_port=0, partitions=2)
     sentinel = (
         b'{"sessionId":"ses_last","uniqueSessionId":"ses_last_1","timestamp":1718020000000,"event":"sessionCreated"}'
     )
@@ -224,11 +203,11 @@ async def test_two_tracker_processes_with_partitions_share_one_database(
         await poster.post_all(corpus)
         await poster.post_all(corpus)
         await poster.post(sentinel)
-        assert await eventually(lambda: db_path.exists() and queries.find(queries.connect(db_path), "ses_last"))
+        assert await eventually(lambda: tracker_db.has(database, "ses_last"))
 
         async with amqp.channel() as channel:
             assert await until_drained([one, two], channel)
-    everything = dump(db_path)
+    everything = dump(database)
     everything["sessions"] = [row for row in everything["sessions"] if row[0] != "ses_last_1"]
     assert everything == in_order
 

@@ -22,6 +22,7 @@ import yaml
 from bridge.metrics import Metrics
 from bridge.settings import ConfigError, Settings
 from consumers import Consumer
+from consumers.database import parse
 from consumers.topology import Names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +171,7 @@ def test_env_example_documents_exactly_what_compose_reads_and_gives_the_bridge_a
     text = (ROOT / "docker-compose.yml").read_text()
     assert set(example) - {"COMPOSE_PROFILES"} == set(re.findall(r"\$\{(\w+)", text))
     profiles = {p for service in compose()["services"].values() for p in service.get("profiles", [])}
-    assert profiles == {"notifier", "monitoring"}
+    assert profiles == {"notifier", "monitoring", "postgres"}
     assert orjson.loads(example["OPENVIDU_WEBHOOK_HEADERS"])  # plain JSON, as OPENVIDU_WEBHOOK_HEADERS is
     for name, service in bridges(compose()["services"]).items():
         env = {key: interpolate(str(value), example) for key, value in service["environment"].items()}
@@ -193,6 +194,28 @@ def test_compose_without_an_env_file_runs_with_the_example_header_and_an_emptied
         assert (
             Settings.from_env({**emptied, "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}).webhook_headers == ()
         ), name
+
+
+def test_postgres_profile_serves_the_tracker_and_the_store_when_env_names_it() -> None:
+    example = dotenv(ROOT / ".env.example")
+    services = compose()["services"]
+    postgres = services["postgres"]
+    assert postgres["profiles"] == ["postgres"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    url = re.search(r"postgresql://\S+", (ROOT / ".env.example").read_text())
+    assert url is not None
+    env = postgres["environment"]
+    wanted = f"postgresql://{env['POSTGRES_USER']}:<POSTGRES_PASSWORD>@postgres:5432/{env['POSTGRES_DB']}"
+    assert url[0] == wanted
+    for name, variable in (("sessions", "SESSIONS_DB"), ("notifier", "CONSUMER_STORE")):
+        service = services[name]
+        assert service["depends_on"]["postgres"] == {"condition": "service_healthy", "required": False}
+        bare = interpolate(str(service["environment"][variable]), {})
+        switched = interpolate(str(service["environment"][variable]), {variable: url[0]})
+        assert parse(switched, variable).engine == "postgres"
+        if bare:  # empty CONSUMER_STORE: the SQLite default under CONSUMER_STATE_DIR
+            assert parse(bare, variable).engine == "sqlite"
+    assert interpolate(str(services["sessions"]["environment"]["SESSIONS_DB"]), example) == "/data/sessions.sqlite3"
 
 
 def test_monitoring_profile_scrapes_every_bridge_and_provisions_the_dashboard() -> None:

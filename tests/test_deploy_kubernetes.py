@@ -27,6 +27,7 @@ from kubernetes_validate.utils import latest_version, schema_contents
 from consumers.notifier import notifier
 
 ROOT = Path(__file__).resolve().parent.parent
+DATABASE_VARIABLES = ("SESSIONS_DB", "CONSUMER_STORE")
 KUSTOMIZATION = ROOT / "deploy" / "kubernetes"
 SCHEMAS = ROOT / "deploy" / "schemas"
 K8S_VERSIONS = ("1.29.0", latest_version())
@@ -188,7 +189,9 @@ def test_rabbitmq_is_a_three_node_cluster_whose_generated_credentials_the_pods_u
         (container,) = pod_spec(workload)["containers"]
         variables = env(container)
         refs = {
-            n: v["valueFrom"]["secretKeyRef"] for n, v in variables.items() if "secretKeyRef" in v.get("valueFrom", {})
+            n: v["valueFrom"]["secretKeyRef"]
+            for n, v in variables.items()
+            if "secretKeyRef" in v.get("valueFrom", {}) and n not in DATABASE_VARIABLES  # their own Secret
         }
         assert {r["name"] for r in refs.values()} == {secret}
         assert {r["key"] for r in refs.values()} <= {"username", "password", "host", "port"}
@@ -209,6 +212,26 @@ def test_consumers_run_the_shipped_import_strings_and_the_stateful_ones_stay_sin
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
         (claim,) = [v for v in pod_spec(deployment)["volumes"] if "persistentVolumeClaim" in v]
         assert ("PersistentVolumeClaim", claim["persistentVolumeClaim"]["claimName"]) in objects()
+
+
+def test_the_tracker_and_the_notifiers_store_read_a_postgresql_url_from_a_secret_else_keep_sqlite() -> None:
+    consumers = [w for w in workloads() if w["kind"] == "Deployment"]
+    containers = {pod_spec(w)["containers"][0]["args"][2]: pod_spec(w)["containers"][0] for w in consumers}
+    for target, variable in (
+        ("consumers.sessions:tracker", "SESSIONS_DB"),
+        ("consumers.notifier:notifier", "CONSUMER_STORE"),
+    ):
+        (entry,) = [e for e in containers[target]["env"] if e["name"] == variable]
+        assert "value" not in entry  # a password in a URL belongs in a Secret
+        assert entry["valueFrom"]["secretKeyRef"] == {
+            "name": "openvidu-bridge-postgres",
+            "key": "url",
+            "optional": True,
+        }
+    # Without the Secret the variable is unset and the image's default applies: a file on the pod's volume.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "SESSIONS_DB=/data/sessions.sqlite3" in dockerfile
+    assert "CONSUMER_STATE_DIR=/data/state" in dockerfile
 
 
 def test_keda_scales_the_notifier_on_its_queue_with_credentials_from_the_operator() -> None:

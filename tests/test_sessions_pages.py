@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,43 +20,45 @@ from typing import Any
 import httpx
 import pytest
 
-from consumers.sessions import livekit, openvidu, queries, timeline, view, web
-from consumers.sessions.store import SessionStore
-from consumers.testing import event
-from tests.consumer_support import scenes
+from consumers.database import Database
+from consumers.sessions import engines, queries, timeline, view, web
+from tests.consumer_support import scenes, tracker_db
 from tests.support.bridges import free_port
+
+pytest_plugins = ["tests.consumer_support.databases"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = time.time()
 
 
-def fill(path: Path, *sessions: list[bytes]) -> None:
+def fill(db: Database | Path, *sessions: list[bytes]) -> Database:
     """What the tracker's handler does with each event, without the broker in between."""
-    store = SessionStore(path)
-    store.open()
-    try:
-        for bodies in sessions:
-            for body in bodies:
-                seen = event(body)
-                rows = livekit.rows(seen) if seen.source == "livekit" else openvidu.rows(seen.type, seen.data)
-                store.apply(seen.message_id, rows)
-    finally:
-        store.close()
+    database = db if isinstance(db, Database) else Database("sqlite", str(db), "SESSIONS_DB")
+    asyncio.run(tracker_db.fill(database, [body for bodies in sessions for body in bodies]))
+    return database
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    db = tmp_path / "sessions.sqlite3"
-    fill(db, *scenes.demo(NOW), scenes.planning(NOW - 9 * 3600))  # a second session named ses_Pl4nN1ngQ3, earlier
-    async with (
-        web.serving(web.create_app(db), "127.0.0.1", free_port()) as url,
-        httpx.AsyncClient(base_url=url) as client,
-    ):
-        yield client
+def filled(new_database: Callable[..., Database]) -> Database:
+    # A second session named ses_Pl4nN1ngQ3, earlier.
+    return fill(new_database(), *scenes.demo(NOW), scenes.planning(NOW - 9 * 3600))
 
 
-def document(db: Path, term: str) -> dict[str, Any]:
-    (found,) = queries.find(queries.connect(db), term)
+@pytest.fixture
+async def site(filled: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The pages over either engine: they must read the same."""
+    with engines.reading(filled) as db:
+        async with (
+            web.serving(web.create_app(db), "127.0.0.1", free_port()) as url,
+            httpx.AsyncClient(base_url=url) as client,
+        ):
+            yield client
+
+
+def document(db: Database | Path, term: str) -> dict[str, Any]:
+    database = db if isinstance(db, Database) else Database("sqlite", str(db), "SESSIONS_DB")
+    with engines.reading(database) as reader:
+        (found,) = queries.find(reader, term)
     return found
 
 

@@ -1,45 +1,40 @@
-"""The session tracker's database: the read side, shared by `consumers sessions report` and the HTTP page."""
+"""The session tracker's database: the read side, shared by `consumers sessions report` and the HTTP page.
+
+The SQL is what SQLite and PostgreSQL both understand; where they would differ (where NULLs sort), it says.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from consumers.livekit import PERSON
+from consumers.sessions.store import Reader
 
 # Who counts in "in now / all": people (OpenVidu 2 participants have no kind), not a recorder, an agent, …
+# (NULLS FIRST / LAST below: SQLite sorts NULL lowest, PostgreSQL highest; said, both list the same order.)
 _PERSON = f"(kind IS NULL OR kind = '{PERSON}')"
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A read-only connection: neither the report nor the page can change what the tracker recorded."""
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    return db
-
-
-def live(db: sqlite3.Connection) -> list[dict[str, Any]]:
+def live(db: Reader) -> list[dict[str, Any]]:
     """Sessions going on now, newest first, with the participants still in them."""
-    found = db.execute("SELECT * FROM sessions WHERE ended_at IS NULL ORDER BY started_at DESC").fetchall()
+    found = db.rows("SELECT * FROM sessions WHERE ended_at IS NULL ORDER BY started_at DESC NULLS LAST, key")
     return [_session(db, row) | {"participants": _participants(db, row["key"], only_present=True)} for row in found]
 
 
-def recent(db: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
+def recent(db: Reader, limit: int = 20) -> list[dict[str, Any]]:
     """The sessions that ended last."""
-    rows = db.execute("SELECT * FROM sessions WHERE ended_at IS NOT NULL ORDER BY ended_at DESC LIMIT ?", (limit,))
-    return [_session(db, row) for row in rows.fetchall()]
+    rows = db.rows("SELECT * FROM sessions WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, key LIMIT ?", (limit,))
+    return [_session(db, row) for row in rows]
 
 
-def find(db: sqlite3.Connection, term: str) -> list[dict[str, Any]]:
+def find(db: Reader, term: str) -> list[dict[str, Any]]:
     """Every session whose key or name is `term` (a name is reused), newest first, with who was in it."""
-    rows = db.execute(
-        "SELECT * FROM sessions WHERE key = ? OR name = ? ORDER BY started_at DESC", (term, term)
-    ).fetchall()
+    rows = db.rows("SELECT * FROM sessions WHERE key = ? OR name = ? ORDER BY started_at DESC NULLS LAST", (term, term))
     return [
         _session(db, row)
         | {
@@ -51,11 +46,13 @@ def find(db: sqlite3.Connection, term: str) -> list[dict[str, Any]]:
     ]
 
 
-def _session(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    present, total = db.execute(
-        f"SELECT COUNT(*) FILTER (WHERE left_at IS NULL), COUNT(*) FROM participants WHERE session = ? AND {_PERSON}",
+def _session(db: Reader, row: Mapping[str, Any]) -> dict[str, Any]:
+    (counts,) = db.rows(
+        f"SELECT COUNT(*) FILTER (WHERE left_at IS NULL) AS present, COUNT(*) AS total FROM participants "
+        f"WHERE session = ? AND {_PERSON}",
         (row["key"],),
-    ).fetchone()
+    )
+    present, total = counts["present"], counts["total"]
     return {
         "key": row["key"],
         "name": row["name"],
@@ -70,11 +67,10 @@ def _session(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _participants(db: sqlite3.Connection, session: str, only_present: bool) -> list[dict[str, Any]]:
+def _participants(db: Reader, session: str, only_present: bool) -> list[dict[str, Any]]:
     where = " AND left_at IS NULL" if only_present else ""
-    rows = db.execute(
-        f"SELECT * FROM participants WHERE session = ?{where} ORDER BY joined_at, id", (session,)
-    ).fetchall()
+    order = "ORDER BY joined_at NULLS FIRST, id"
+    rows = db.rows(f"SELECT * FROM participants WHERE session = ?{where} {order}", (session,))
     return [
         {
             "id": row["id"],
@@ -92,8 +88,10 @@ def _participants(db: sqlite3.Connection, session: str, only_present: bool) -> l
     ]
 
 
-def _streams(db: sqlite3.Connection, session: str) -> list[dict[str, Any]]:
-    rows = db.execute("SELECT * FROM streams WHERE session = ? ORDER BY started_at, id", (session,)).fetchall()
+def _streams(db: Reader, session: str) -> list[dict[str, Any]]:
+    rows = db.rows(
+        "SELECT * FROM streams WHERE session = ? ORDER BY started_at NULLS FIRST, id, participant", (session,)
+    )
     return [
         {
             "id": row["id"],
@@ -109,8 +107,8 @@ def _streams(db: sqlite3.Connection, session: str) -> list[dict[str, Any]]:
     ]
 
 
-def _recordings(db: sqlite3.Connection, session: str) -> list[dict[str, Any]]:
-    rows = db.execute("SELECT * FROM recordings WHERE session = ? ORDER BY started_at, id", (session,)).fetchall()
+def _recordings(db: Reader, session: str) -> list[dict[str, Any]]:
+    rows = db.rows("SELECT * FROM recordings WHERE session = ? ORDER BY started_at NULLS FIRST, id", (session,))
     return [
         {
             "id": row["id"],

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from consumers.sessions import queries
+from consumers.database import Database
+from consumers.errors import ConfigError
+from consumers.sessions import engines, queries
+from consumers.sessions.store import Reader
 
 
-def main(path: Path, session: str | None, as_json: bool, write: Callable[[str], None]) -> int:
-    if not path.exists():
-        write(f"no session database at {path} (SESSIONS_DB): has the session tracker run?")
+def main(database: Database, session: str | None, as_json: bool, write: Callable[[str], None]) -> int:
+    if database.engine == "sqlite" and not database.path.exists():
+        write(f"no session database at {database} ({database.variable}): has the session tracker run?")
         return 1
-    db = queries.connect(path)
     try:
-        report = _one(db, session) if session else _overview(db)
-    finally:
-        db.close()
+        with engines.reading(database) as db:
+            report = _one(db, session) if session else _overview(db)
+    except ConfigError as exc:
+        write(str(exc))  # a server that does not answer: say so once, the report is not a long-running process
+        return 1
     if as_json:
         write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -29,11 +31,11 @@ def main(path: Path, session: str | None, as_json: bool, write: Callable[[str], 
     return 0 if report.get("sessions", True) else 1
 
 
-def _overview(db: sqlite3.Connection) -> dict[str, Any]:
+def _overview(db: Reader) -> dict[str, Any]:
     return {"live": queries.live(db), "recent": queries.recent(db, limit=10)}
 
 
-def _one(db: sqlite3.Connection, term: str) -> dict[str, Any]:
+def _one(db: Reader, term: str) -> dict[str, Any]:
     return {"query": term, "sessions": queries.find(db, term)}
 
 

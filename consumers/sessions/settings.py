@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from pathlib import Path
 
+from consumers.database import Database, parse
 from consumers.errors import ConfigError
+
+DEFAULT_DB = Database("sqlite", "data/sessions.sqlite3", "SESSIONS_DB")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrackerSettings:
-    db: Path = Path("data/sessions.sqlite3")
+    db: Database = DEFAULT_DB  # SESSIONS_DB: a path, sqlite:///path or postgresql://…
     http_host: str = "127.0.0.1"
     http_port: int = 8081  # 0: any free port (the log says which)
     partitions: int | None = None  # shared by every process of the tracker; None: one process
@@ -25,7 +27,7 @@ class TrackerSettings:
         if partitions and (not partitions.isdigit() or not 1 <= int(partitions) <= 256):
             raise ConfigError(f"SESSIONS_PARTITIONS must be a number of partitions from 1 to 256, got {partitions!r}")
         return cls(
-            db=Path(env.get("SESSIONS_DB", "").strip() or cls.db),
+            db=parse(env["SESSIONS_DB"], "SESSIONS_DB") if env.get("SESSIONS_DB", "").strip() else DEFAULT_DB,
             http_host=env.get("SESSIONS_HTTP_HOST", "").strip() or cls.http_host,
             http_port=int(port) if port else cls.http_port,
             partitions=int(partitions) if partitions else None,

@@ -1,70 +1,21 @@
-"""The session tracker's SQLite database: the write side.
+"""The session tracker's state: what each event changes, and the interface of the engines that keep it.
 
-Every event becomes a few rows merged into the tables below, in one transaction with its message_id, so a
-duplicate (same message_id) changes nothing. Merges are order-proof as well, for events that come back
-late from a retry: a start time is kept once known (`first`), an end fills in when it comes (`last`), and a
-recording's fields move only forward through its statuses (`ranked`).
+Every event becomes a few rows merged into the tables below (sqlite.py and postgres.py create them), in one
+transaction with its message_id, so a duplicate (same message_id) changes nothing. Merges are order-proof as
+well, for events that come back late from a retry or that another tracker process applies at the same time: a
+start time is kept once known (`first`), an end fills in when it comes (`last`), and a recording's fields move
+only forward through its statuses (`ranked`). Each merge is one `INSERT … ON CONFLICT DO UPDATE`, atomic per row
+on both engines, and rows are applied in one order (table, then key) so two transactions never wait on each other
+in a circle.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
-import time
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    key TEXT PRIMARY KEY,      -- OpenVidu 2 uniqueSessionId (sessionId before 2.17); LiveKit room sid
-    source TEXT NOT NULL,      -- openvidu | livekit
-    name TEXT NOT NULL,        -- OpenVidu 2 sessionId; LiveKit room name
-    started_at INTEGER,        -- epoch milliseconds, here and below
-    ended_at INTEGER,
-    end_reason TEXT,
-    duration REAL              -- seconds, as the sender reported it
-);
-CREATE INDEX IF NOT EXISTS sessions_name ON sessions (name);
-CREATE TABLE IF NOT EXISTS participants (
-    session TEXT NOT NULL,
-    id TEXT NOT NULL,          -- OpenVidu 2 connectionId; LiveKit participant sid
-    identity TEXT,             -- LiveKit identity; OpenVidu 2 clientData
-    name TEXT,
-    joined_at INTEGER,
-    left_at INTEGER,
-    reason TEXT,
-    details TEXT,              -- JSON: ip, platform, location, serverData / metadata, attributes
-    kind TEXT,                 -- LiveKit participant kind (STANDARD, EGRESS, AGENT, …); NULL: STANDARD
-    PRIMARY KEY (session, id)
-);
-CREATE TABLE IF NOT EXISTS streams (
-    session TEXT NOT NULL,
-    id TEXT NOT NULL,          -- OpenVidu 2 streamId; LiveKit track sid or ingress id
-    participant TEXT NOT NULL, -- who publishes (or, for a subscriber, who receives)
-    role TEXT,                 -- publisher | subscriber | ingress
-    kind TEXT,                 -- CAMERA, SCREEN, AUDIO, VIDEO, …
-    receiving_from TEXT,
-    started_at INTEGER,
-    ended_at INTEGER,
-    reason TEXT,
-    PRIMARY KEY (session, id, participant)
-);
-CREATE TABLE IF NOT EXISTS recordings (
-    session TEXT NOT NULL,
-    id TEXT NOT NULL,          -- OpenVidu 2 recording id; LiveKit egress id
-    name TEXT,
-    status TEXT,
-    rank INTEGER NOT NULL,     -- how far the status got (started 1, stopped 2, ready/failed 3; egress 1-4)
-    started_at INTEGER,
-    ended_at INTEGER,
-    duration REAL,
-    size INTEGER,
-    reason TEXT,
-    files TEXT,                -- JSON array of locations
-    PRIMARY KEY (session, id)
-);
-CREATE TABLE IF NOT EXISTS processed (message_id TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
-"""
+T = TypeVar("T")
 
 # table -> (key columns, {column: merge rule})
 TABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
@@ -93,9 +44,10 @@ TABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
 _RULES = {
     "first": "COALESCE({t}.{c}, excluded.{c})",
     "last": "COALESCE(excluded.{c}, {t}.{c})",
-    "max": "MAX({t}.{c}, excluded.{c})",
+    "max": "{greatest}({t}.{c}, excluded.{c})",
     "ranked": "CASE WHEN excluded.rank >= {t}.rank THEN COALESCE(excluded.{c}, {t}.{c}) ELSE {t}.{c} END",
 }
+_ORDER = {table: number for number, table in enumerate(TABLES)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,58 +56,38 @@ class Row:
     values: dict[str, object]
 
 
-class SessionStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: sqlite3.Connection | None = None
+class SessionStore(Protocol):
+    """The write side, open for as long as the tracker runs."""
 
-    def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")  # the report and the page read while the tracker writes
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
-        _migrate(db)
-        self._db = db
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def apply(self, message_id: str, rows: Iterable[Row]) -> bool:
+    async def apply(self, message_id: str, rows: Iterable[Row]) -> bool:
         """Merge `rows` unless `message_id` was applied before; False for such a duplicate."""
-        db = self._db
-        if db is None:
-            raise RuntimeError("the session store is not open")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if db.execute("INSERT OR IGNORE INTO processed VALUES (?, ?)", (message_id, time.time())).rowcount == 0:
-                db.execute("ROLLBACK")
-                return False
-            for row in rows:
-                db.execute(_merge_sql(row), tuple(row.values.values()))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return True
+        ...
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a database written by an earlier version up to SCHEMA."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(participants)")}
-    if "kind" not in columns:  # earlier versions kept a LiveKit participant's kind inside details
-        db.execute("ALTER TABLE participants ADD COLUMN kind TEXT")
-        db.execute("UPDATE participants SET kind = json_extract(details, '$.kind') WHERE details IS NOT NULL")
+class Reader(Protocol):
+    """The read side (queries.py): rows as mappings; `?` marks a parameter on either engine."""
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Mapping[str, Any]]: ...
+
+    async def call(self, read: Callable[[Reader], T]) -> T:
+        """`read(self)` without holding up the event loop on a network round trip."""
+        ...
 
 
-def _merge_sql(row: Row) -> str:
+def ordered(rows: Iterable[Row]) -> list[Row]:
+    """Rows in the one order every transaction locks them in: table, then key."""
+    return sorted(rows, key=lambda row: (_ORDER[row.table], [str(row.values.get(k)) for k in TABLES[row.table][0]]))
+
+
+def merge_sql(row: Row, mark: str, greatest: str) -> str:
+    """The upsert of `row`; `mark` is the engine's parameter marker, `greatest` its two-argument maximum."""
     keys, rules = TABLES[row.table]
     columns = list(row.values)
-    updates = [f"{c} = {_RULES[rules[c]].format(t=row.table, c=c)}" for c in columns if c not in keys]
+    updates = [
+        f"{c} = {_RULES[rules[c]].format(t=row.table, c=c, greatest=greatest)}" for c in columns if c not in keys
+    ]
     conflict = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
     return (
-        f"INSERT INTO {row.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"INSERT INTO {row.table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
         f"ON CONFLICT ({', '.join(keys)}) {conflict}"
     )

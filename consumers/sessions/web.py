@@ -6,7 +6,8 @@ GET /api/live             live sessions, with who is in them
 GET /api/sessions         the last ended sessions (?limit=, at most 500)
 GET /api/sessions/{id}    sessions by id, uniqueSessionId, room name or room sid: who, streams, recordings
 
-The pages are Jinja2 templates (templates/) drawn from the same session documents the JSON API returns.
+The pages are Jinja2 templates (templates/) drawn from the same session documents the JSON API returns. The
+reader (engines.reading) serves them from either engine; a PostgreSQL one reads in a worker thread.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +32,7 @@ from starlette.templating import Jinja2Templates
 
 from consumers.errors import ConfigError
 from consumers.sessions import queries, timeline, view
+from consumers.sessions.store import Reader
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,8 @@ LISTED = 50  # ended sessions on the list
 SEARCHED = 200  # ended sessions a search looks through
 
 
-def create_app(db_path: Path, refresh_seconds: int = 10) -> Starlette:
+def create_app(db: Reader, refresh_seconds: int = 10) -> Starlette:
     """The pages and the API over the tracker's database; the list reloads itself every `refresh_seconds`."""
-    db = queries.connect(db_path)
     templates = _templates()
 
     def document(session: dict[str, Any]) -> dict[str, Any]:
@@ -50,33 +50,37 @@ def create_app(db_path: Path, refresh_seconds: int = 10) -> Starlette:
         return found[0] if found else session | {"participants": [], "streams": [], "recordings": []}
 
     async def live(_: Request) -> Response:
-        return JSONResponse({"sessions": queries.live(db)})
+        return JSONResponse({"sessions": await db.call(queries.live)})
 
     async def recent(request: Request) -> Response:
         limit = request.query_params.get("limit", "50")
-        return JSONResponse({"sessions": queries.recent(db, min(int(limit), 500) if limit.isdigit() else 50)})
+        count = min(int(limit), 500) if limit.isdigit() else 50
+        return JSONResponse({"sessions": await db.call(lambda reader: queries.recent(reader, count))})
 
     async def one(request: Request) -> Response:
-        found = queries.find(db, request.path_params["term"])
+        found = await db.call(lambda reader: queries.find(reader, request.path_params["term"]))
         return JSONResponse({"sessions": found}, status_code=200 if found else 404)
+
+    def listing(query: str) -> list[dict[str, Any]]:
+        ended = queries.recent(db, SEARCHED if query else LISTED)
+        return [document(s) for s in [*queries.live(db), *ended]]
 
     async def index(request: Request) -> Response:
         query = request.query_params.get("q", "").strip()
-        ended = queries.recent(db, SEARCHED if query else LISTED)
-        sessions = [document(s) for s in [*queries.live(db), *ended]]
+        sessions = await db.call(lambda _: listing(query))
         shown = [s for s in sessions if view.matches(s, query)]
         context = {
             "query": query,
             "live": [s for s in shown if s["live"]],
             "ended": [s for s in shown if not s["live"]][:LISTED],
-            "searched": len(ended),
+            "searched": sum(1 for s in sessions if not s["live"]),
             "refresh": refresh_seconds,
         }
         return templates.TemplateResponse(request, "index.html", _context(context, root="./"))
 
     async def session_page(request: Request) -> Response:
         term = request.path_params["term"]
-        found = queries.find(db, term)
+        found = await db.call(lambda reader: queries.find(reader, term))
         if len(found) == 1:
             (session,) = found
             context = {
@@ -90,13 +94,6 @@ def create_app(db_path: Path, refresh_seconds: int = 10) -> Starlette:
             request, "choose.html", _context(context, root="../"), status_code=200 if found else 404
         )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            db.close()
-
     return Starlette(
         routes=[
             Route("/", index),
@@ -105,8 +102,7 @@ def create_app(db_path: Path, refresh_seconds: int = 10) -> Starlette:
             Route("/api/sessions", recent),
             Route("/api/sessions/{term:path}", one),
             Mount("/static", StaticFiles(packages=[("consumers.sessions", "static")]), name="static"),
-        ],
-        lifespan=lifespan,
+        ]
     )
 
 

@@ -22,6 +22,7 @@ import aio_pika
 import orjson
 
 from consumers.cdr import ArchiveSettings, create_archive
+from consumers.database import Database
 from consumers.notifier import NotifierSettings, create_notifier
 from consumers.sessions import TrackerSettings, create_tracker, report
 from consumers.settings import Settings
@@ -46,7 +47,7 @@ async def run(work: Path, times: int) -> None:
         async with receiving() as receiver:
             consumers = [
                 create_archive(ArchiveSettings(work / "cdr"), name=names[0]),
-                create_tracker(TrackerSettings(db=work / "sessions.sqlite3", http_port=free_port()), name=names[1]),
+                create_tracker(TrackerSettings(db=_database(work), http_port=free_port()), name=names[1]),
                 create_notifier(NotifierSettings(url=receiver.url), name=names[2]),
             ]
             async with running(settings, *consumers) as runner, bridge(LOCAL_URL, exchange, work) as poster:
@@ -74,12 +75,16 @@ def _show(work: Path, bodies: list[bytes], times: int, received: list[tuple[dict
     for line in lines:
         say(f"  {line[:110].decode()}{'…' if len(line) > 110 else ''}\n")
     say("tracker report:\n")
-    report.main(work / "sessions.sqlite3", None, as_json=False, write=lambda text: say(f"  {text}\n"))
+    report.main(_database(work), None, as_json=False, write=lambda text: say(f"  {text}\n"))
     for term in ("ses_Jd8tUyvhXO", "daily-standup"):
-        report.main(work / "sessions.sqlite3", term, as_json=False, write=lambda text: say(f"  {text}\n"))
+        report.main(_database(work), term, as_json=False, write=lambda text: say(f"  {text}\n"))
     say(f"notifier: {len(received)} POSTs received\n")
     for _, body in received:
         say(f"  {orjson.dumps(body).decode()}\n")
+
+
+def _database(work: Path) -> Database:
+    return Database("sqlite", str(work / "sessions.sqlite3"), "SESSIONS_DB")
 
 
 def main() -> None:

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from consumers.sessions import web
+from consumers.database import Database
+from consumers.sessions import engines, web
 from tests.consumer_support import scenes
 from tests.support.bridges import free_port
 from tests.support.chromium import browser, executable
@@ -23,18 +24,19 @@ from tests.test_sessions_pages import fill
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-async def photograph(db: Path, out: Path, chromium: str) -> list[Path]:
+async def photograph(database: Database, out: Path, chromium: str) -> list[Path]:
     shots = []
-    async with web.serving(web.create_app(db), "127.0.0.1", free_port()) as url, browser(chromium) as context:
-        page = await context.new_page()
-        for name, path in [("sessions-list", "/"), ("session-page", "/sessions/ses_Pl4nN1ngQ3")]:
-            await page.goto(url + path)
-            await page.screenshot(path=out / f"{name}.png", full_page=True)
-            shots.append(out / f"{name}.png")
-        await page.goto(url + "/sessions/all-day-workshop")
-        await page.locator("div.scroll").screenshot(path=out / "session-timeline-50-people-10-hours.png")
-        shots.append(out / "session-timeline-50-people-10-hours.png")
-    return shots
+    with engines.reading(database) as db:
+        async with web.serving(web.create_app(db), "127.0.0.1", free_port()) as url, browser(chromium) as context:
+            page = await context.new_page()
+            for name, path in [("sessions-list", "/"), ("session-page", "/sessions/ses_Pl4nN1ngQ3")]:
+                await page.goto(url + path)
+                await page.screenshot(path=out / f"{name}.png", full_page=True)
+                shots.append(out / f"{name}.png")
+            await page.goto(url + "/sessions/all-day-workshop")
+            await page.locator("div.scroll").screenshot(path=out / "session-timeline-50-people-10-hours.png")
+            shots.append(out / "session-timeline-50-people-10-hours.png")
+        return shots
 
 
 def main() -> None:
@@ -45,9 +47,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     now = time.time()
     with tempfile.TemporaryDirectory() as work:
-        db = Path(work) / "sessions.sqlite3"
-        fill(db, *scenes.demo(now), scenes.crowd(now - 30 * 3600))
-        for shot in asyncio.run(photograph(db, out, chromium)):
+        database = fill(Path(work) / "sessions.sqlite3", *scenes.demo(now), scenes.crowd(now - 30 * 3600))
+        for shot in asyncio.run(photograph(database, out, chromium)):
             sys.stdout.write(f"wrote {shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot}\n")
 
 

@@ -1,38 +1,20 @@
-"""Processing each message_id once: the store `once=True` handlers use, pluggable, SQLite by default.
-
-The bridge may publish an event twice (after a crash) and OpenVidu resends after a 10 s timeout, always
-with the same message_id. A handler marked `once=True` is skipped for an id its consumer already handled
-successfully. The id is remembered after the handler returns, so a crash between the two runs it again:
-handlers whose effect must happen exactly once keep the id in the same transaction as the effect.
-"""
+"""Message ids in a SQLite file: the default store, for the consumers of one host."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 from pathlib import Path
-from typing import Protocol
 
+from consumers.database import migrate
 
-class IdempotencyStore(Protocol):
-    async def seen(self, scope: str, message_id: str) -> bool:
-        """Whether `message_id` was remembered for `scope` (the consumer's name)."""
-        ...
-
-    async def remember(self, scope: str, message_id: str) -> None: ...
-
-
-class MemoryStore:
-    """For tests and throwaway consumers: forgets everything when the process ends."""
-
-    def __init__(self) -> None:
-        self.ids: set[tuple[str, str]] = set()
-
-    async def seen(self, scope: str, message_id: str) -> bool:
-        return (scope, message_id) in self.ids
-
-    async def remember(self, scope: str, message_id: str) -> None:
-        self.ids.add((scope, message_id))
+_V1 = """
+CREATE TABLE IF NOT EXISTS processed (
+    scope TEXT NOT NULL, message_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (scope, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS processed_at ON processed (at)
+"""
+MIGRATIONS = (_V1,)  # version 1 is the table of the releases before versions were recorded
 
 
 class SQLiteStore:
@@ -74,11 +56,7 @@ class SQLiteStore:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=5000")  # several consumer processes may share the file
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS processed (scope TEXT NOT NULL, message_id TEXT NOT NULL, "
-                "at REAL NOT NULL, PRIMARY KEY (scope, message_id)) WITHOUT ROWID"
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS processed_at ON processed (at)")
+            migrate(db, "idempotency", MIGRATIONS)
             self._db = db
             self._prune(db)
         return self._db
