@@ -73,7 +73,7 @@ class Publisher:
         self.state = BrokerState.DISCONNECTED
         self._addresses = addresses.Addresses.from_setting(settings.rabbitmq_url)
         self.node = ""  # host:port of the node of the current (or last) session
-        self._declared = False  # the topology is declared once per process, then checked
+        self.declarations = 0  # the topology is declared once per process, then checked (declared again if gone)
         self._reader = JournalReader(journal, on_damage=metrics.damaged_bytes.inc)
         self._inflight: collections.deque[_Flight] = collections.deque()
         self._inflight_bytes = 0
@@ -175,9 +175,9 @@ class Publisher:
             )
         try:
             async with asyncio.timeout(limit):
-                if not (self._declared and await topology.exists(connection, self.settings)):
+                if not (self.declarations and await topology.exists(connection, self.settings)):
                     await topology.declare(connection, self.settings)
-                    self._declared = True
+                    self.declarations += 1
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
                 underlay = await channel.get_underlay_channel()
             confirmed = ConfirmedChannel(underlay, self.settings.exchange, self._wake.set)
