@@ -1,0 +1,223 @@
+"""A 3-node RabbitMQ cluster on this machine, for the cluster suite: nodes the tests stop, kill and freeze.
+
+Each node has its own name, AMQP and distribution ports, data and log directories under one temporary
+directory, whose .erlang.cookie they share (HOME points there). They run the server script directly, as the
+user running the tests, with room for 65,536 open files (or the hard limit), and join the first node with
+`join_cluster`. The shared broker on :5672 (rabbit@localhost) is never touched. `remove()` kills every node and
+deletes the directory; `kill_leftovers()` kills nodes a crashed run left behind, found by their name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support.bridges import free_port
+from tests.support.broker import answers
+
+SBIN = Path("/usr/lib/rabbitmq/bin")
+PREFIX = "ovcluster"
+NAME = re.compile(rf"{PREFIX}[0-9a-f]{{8}}n\d@localhost")
+TICK = 10  # net_ticktime: a frozen node counts as down after 10-12.5 s instead of 60-75 s
+PLUGINS = "[rabbitmq_consistent_hash_exchange].\n"
+# Quorum queues use a few file handles each: 65,536 open files, or as many as this machine's hard limit allows.
+RAISE_FILES = "{ ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); }"
+
+
+def available() -> bool:
+    return (SBIN / "rabbitmq-server").exists()
+
+
+class Node:
+    def __init__(self, cluster: Cluster, index: int) -> None:
+        self.index = index
+        self.name = f"{PREFIX}{cluster.tag}n{index}@localhost"
+        self.port = free_port()
+        self.home = cluster.home / f"n{index}"
+        self.home.mkdir()
+        (self.home / "enabled_plugins").write_text(PLUGINS)
+        (self.home / "rabbitmq.conf").write_text(
+            f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
+            "cluster_partition_handling = pause_minority\n"
+            "loopback_users = none\n"
+        )
+        erl = f"-kernel net_ticktime {TICK}"
+        self.env = {
+            **os.environ,
+            "HOME": str(cluster.home),  # the cluster's .erlang.cookie
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(self.home / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.home / "log"),
+            "RABBITMQ_PID_FILE": str(self.home / "pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.home / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.home / "rabbitmq"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": erl,
+            "RABBITMQ_CTL_ERL_ARGS": erl,  # the CLI ticks as often as the nodes expect
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid = 0  # the Erlang VM's, for kill, freeze and thaw
+        self.frozen = False
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def launch(self) -> None:
+        """Start the node without waiting for it (see `started`)."""
+        with (self.home / "console.log").open("ab") as output:
+            self.proc = subprocess.Popen(
+                ["bash", "-c", f"{RAISE_FILES} && exec {SBIN / 'rabbitmq-server'}"],
+                env=self.env,
+                cwd=self.home,
+                stdout=output,
+                stderr=output,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: killed as one, never with ours
+            )
+
+    def started(self, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        while not answers("127.0.0.1", self.port):
+            if not self.running or time.monotonic() > deadline:
+                raise AssertionError(f"node {self.name} did not start within {within}s: {self.log()}")
+            time.sleep(0.2)  # polling a port that is not there yet: nothing to wait on but time
+        self.pid = int(self.ctl("eval", "list_to_integer(os:getpid()).").strip())
+
+    def start(self) -> None:
+        self.launch()
+        self.started()
+
+    def stop(self) -> None:
+        """A clean stop, as a broker upgrade does it."""
+        if self.running:
+            self.ctl("stop", timeout=60)
+            assert self.proc is not None
+            self.proc.wait(30)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self.frozen = False
+
+    def freeze(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+        self.frozen = False
+
+    def ctl(self, *args: str, timeout: float = 60) -> str:
+        done = subprocess.run(
+            [str(SBIN / "rabbitmqctl"), "-n", self.name, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"rabbitmqctl {' '.join(args)} on {self.name} failed: {done.stdout} {done.stderr}")
+        return done.stdout
+
+    def log(self) -> str:
+        logs = [*sorted((self.home / "log").glob("*.log")), self.home / "console.log"]
+        return "\n".join(path.read_text(errors="replace")[-1500:] for path in logs if path.exists())
+
+
+class Cluster:
+    def __init__(self, size: int = 3) -> None:
+        self.tag = secrets.token_hex(4)
+        self.home = Path(tempfile.mkdtemp(prefix="rabbitmq-cluster-"))
+        cookie = self.home / ".erlang.cookie"
+        cookie.write_text(secrets.token_hex(16))
+        cookie.chmod(0o400)
+        self.nodes = [Node(self, index) for index in range(1, size + 1)]
+
+    def urls(self, query: str = "") -> str:
+        """RABBITMQ_URL with every node, as a user of the cluster writes it."""
+        return ",".join(node.url + query for node in self.nodes)
+
+    def node_at(self, address: str) -> Node:
+        return next(node for node in self.nodes if node.address == address)
+
+    def start(self) -> Cluster:
+        for node in self.nodes:
+            node.launch()  # boot together: each takes seconds, mostly waiting
+        for node in self.nodes:
+            node.started()
+        first = self.nodes[0]
+        for node in self.nodes[1:]:
+            node.ctl("stop_app")
+            node.ctl("join_cluster", first.name)
+            node.ctl("start_app")
+        assert self.running_nodes() == sorted(node.name for node in self.nodes), self.running_nodes()
+        return self
+
+    def heal(self) -> None:
+        """Every node running and answering again, whatever the last scenario left."""
+        for node in self.nodes:
+            if node.frozen:
+                node.thaw()
+            if not node.running:
+                node.launch()
+        for node in self.nodes:
+            node.started(within=120)
+        deadline = time.monotonic() + 120
+        while (running := self.running_nodes()) != sorted(node.name for node in self.nodes):
+            # A node thawed after a freeze pauses itself (pause_minority) and rejoins: the suite waits for it.
+            assert time.monotonic() < deadline, f"the cluster did not heal within 120s: running {running}"
+            time.sleep(0.5)
+
+    def running_nodes(self) -> list[str]:
+        status = json.loads(self.nodes[0].ctl("cluster_status", "--formatter", "json"))
+        return sorted(status["running_nodes"])
+
+    def leader(self, queue: str) -> Node:
+        """The node that leads the quorum queue `queue`."""
+        for node in self.nodes:
+            if node.running and not node.frozen:
+                rows = json.loads(node.ctl("list_queues", "name", "leader", "--formatter", "json"))
+                leader = next(row["leader"] for row in rows if row["name"] == queue)
+                return next(n for n in self.nodes if n.name == leader)
+        raise AssertionError("no node answers")
+
+    def remove(self) -> None:
+        for node in self.nodes:
+            node.kill()
+        kill_leftovers(self.tag)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def kill_leftovers(tag: str = "") -> None:
+    """SIGKILL every Erlang VM of a cluster node of ours (this run's `tag`, or any run's), found by node name."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "beam" in cmdline and any(name.startswith(PREFIX + tag) for name in NAME.findall(cmdline)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
