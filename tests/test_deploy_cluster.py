@@ -80,10 +80,7 @@ def test_every_bridge_and_consumer_gets_the_three_node_addresses() -> None:
     example = dotenv(ROOT / ".env.example")
     cluster = nodes(spec["services"])
     # Containers find each other by service name or network alias (a hostname is only the node's own name).
-    dns = {
-        name: {name, *s.get("networks", {}).get("default", {}).get("aliases", [])}
-        for name, s in nodes(spec["services"]).items()
-    }
+    dns = {name: {name, *s.get("networks", {}).get("default", {}).get("aliases", [])} for name, s in cluster.items()}
     clients = {n: s for n, s in spec["services"].items() if "RABBITMQ_URL" in s.get("environment", {})}
     assert set(clients) == {"bridge-1", "bridge-2", "cdr", "sessions", "notifier"}
     for name, service in clients.items():
