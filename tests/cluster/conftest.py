@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.faults.stream import Outcome
-from tests.support.cluster import Cluster, available, kill_leftovers
+from tests.support.cluster import Cluster, available, kill_leftovers, nodes_of
 
 _OUTCOMES: list[Outcome] = []
 NO_RABBITMQ = "the cluster suite runs rabbitmq-server itself: install RabbitMQ (apt-get install rabbitmq-server)"
@@ -26,6 +26,8 @@ def rabbitmq_cluster() -> Iterator[Cluster]:
         yield cluster.start()
     finally:
         cluster.remove()
+    assert not nodes_of(cluster.tag), "a cluster node outlived the suite"
+    assert not cluster.home.exists()
 
 
 @pytest.fixture

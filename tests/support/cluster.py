@@ -26,7 +26,8 @@ from tests.support.broker import answers
 
 SBIN = Path("/usr/lib/rabbitmq/bin")
 PREFIX = "ovcluster"
-NAME = re.compile(rf"{PREFIX}[0-9a-f]{{8}}n\d@localhost")
+# ovcluster<pid of the process that started it>x<random>n<index>@localhost: a leftover is a node whose owner is gone.
+NAME = re.compile(rf"{PREFIX}(\d+)x[0-9a-f]{{8}}n\d@localhost")
 TICK = 10  # net_ticktime: a frozen node counts as down after 10-12.5 s instead of 60-75 s
 PLUGINS = "[rabbitmq_consistent_hash_exchange].\n"
 # Quorum queues use a few file handles each: 65,536 open files, or as many as this machine's hard limit allows.
@@ -147,8 +148,8 @@ class Node:
 
 class Cluster:
     def __init__(self, size: int = 3) -> None:
-        self.tag = secrets.token_hex(4)
-        self.home = Path(tempfile.mkdtemp(prefix="rabbitmq-cluster-"))
+        self.tag = f"{os.getpid()}x{secrets.token_hex(4)}"
+        self.home = Path(tempfile.mkdtemp(prefix=f"rabbitmq-cluster-{os.getpid()}-"))
         cookie = self.home / ".erlang.cookie"
         cookie.write_text(secrets.token_hex(16))
         cookie.chmod(0o400)
@@ -210,14 +211,33 @@ class Cluster:
 
 
 def kill_leftovers(tag: str = "") -> None:
-    """SIGKILL every Erlang VM of a cluster node of ours (this run's `tag`, or any run's), found by node name."""
+    """SIGKILL the Erlang VMs of this run's nodes (`tag`), or of any run whose process is gone, found by node name,
+    and remove the directories of runs that are gone. A run still going (another session's) is left alone."""
+    for pid in nodes_of(tag):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if not tag:
+        for home in Path(tempfile.gettempdir()).glob("rabbitmq-cluster-*-*"):
+            if _gone(home.name.split("-")[2]):
+                shutil.rmtree(home, ignore_errors=True)
+
+
+def nodes_of(tag: str = "") -> list[int]:
+    """The Erlang VMs of the run `tag`, or of every run whose process is gone."""
+    found = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
         try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not proc.name.isdigit() or b"beam" not in (proc / "cmdline").read_bytes():
+                continue
+            # The node name is not on the VM's command line: the server script hands it over in the environment.
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "beam" in cmdline and any(name.startswith(PREFIX + tag) for name in NAME.findall(cmdline)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(proc.name), signal.SIGKILL)
+        match = NAME.search(environ)
+        if match and ((tag and match.group(0).startswith(PREFIX + tag)) or (not tag and _gone(match.group(1)))):
+            found.append(int(proc.name))
+    return found
+
+
+def _gone(pid: str) -> bool:
+    return pid.isdigit() and not Path(f"/proc/{pid}").exists()
