@@ -73,6 +73,7 @@ class Publisher:
         self.state = BrokerState.DISCONNECTED
         self._addresses = addresses.Addresses.from_setting(settings.rabbitmq_url)
         self.node = ""  # host:port of the node of the current (or last) session
+        self._progressed = False  # the current session had at least one event confirmed
         self.declarations = 0  # the topology is declared once per process, then checked (declared again if gone)
         self._reader = JournalReader(journal, on_damage=metrics.damaged_bytes.inc)
         self._inflight: collections.deque[_Flight] = collections.deque()
@@ -115,8 +116,11 @@ class Publisher:
                 log.exception("unexpected error in the publisher; starting a new broker session")
                 reason = type(exc).__name__
             finally:
+                # A session that had events in flight and got none confirmed (a broker without a quorum nacks or
+                # never confirms) was not working: keep backing off instead of reconnecting at once every time.
+                stuck = bool(self._inflight) and not self._progressed
                 self._rewind()
-            if self.state in _UP:
+            if self.state in _UP and not stuck:
                 delay = MIN_BACKOFF  # it was working: try again soon
             self._lost(reason, delay)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
@@ -181,7 +185,7 @@ class Publisher:
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
                 underlay = await channel.get_underlay_channel()
             confirmed = ConfirmedChannel(underlay, self.settings.exchange, self._wake.set)
-            self.state = BrokerState.CONNECTED
+            self.state, self._progressed = BrokerState.CONNECTED, False
             log.warning(
                 "connected to the broker at %s; %d events to publish from the journal", self.node, self.journal.pending
             )
@@ -276,6 +280,7 @@ class Publisher:
             raise SessionEnded("the broker refused a message (nack)")
 
     def _release(self, upto: Position, count: int) -> None:
+        self._progressed = True
         self.journal.release(upto, count)
         self.metrics.published.inc(count)
         released = self.journal.released

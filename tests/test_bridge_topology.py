@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,3 +88,30 @@ async def test_later_sessions_only_check_the_topology_and_declare_it_again_when_
             assert (await client.post(bridge.webhook, content=BODY, headers=JSON)).status_code == 200
         assert [m.body for m in await inbox.take(1)] == [BODY]
     assert publisher.declarations == 2
+
+
+async def test_a_broker_that_refuses_every_publish_is_retried_with_a_growing_delay_not_in_a_loop(
+    amqp_url: str,
+    exchange_name: str,
+    tmp_path: Path,
+    channel: AbstractChannel,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # What a quorum queue without a majority does, made on one broker: a full queue that rejects publishes (nack).
+    full = await channel.declare_queue(
+        f"{exchange_name}.full", durable=True, arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
+    )
+    async with serve(settings_for(amqp_url, exchange_name, tmp_path)) as bridge, httpx.AsyncClient() as client:
+        await wait_until(lambda: bridge.ingress.publisher.state.value == "connected", what="the publisher")
+        await full.bind(exchange_name, routing_key="#")
+        started = time.monotonic()
+        assert (await client.post(bridge.webhook, content=BODY, headers=JSON)).status_code == 200
+
+        def refusals() -> int:
+            return sum("refused a message" in r.getMessage() for r in caplog.records)
+
+        await wait_until(lambda: refusals() >= 6, within=20, what="six refused sessions")
+        # 0.05 + 0.1 + 0.2 + 0.4 + 0.8 s between them (±20 %): not a reconnect every 50 ms.
+        assert time.monotonic() - started >= 1.2
+        await full.delete(if_unused=False, if_empty=False)
+        await wait_until(lambda: bridge.ingress.journal.pending == 0, within=10, what="the event to be published")
