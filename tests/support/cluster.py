@@ -175,8 +175,8 @@ class Cluster:
         assert self.running_nodes() == sorted(node.name for node in self.nodes), self.running_nodes()
         return self
 
-    def heal(self) -> None:
-        """Every node running and answering again, whatever the last scenario left."""
+    def heal(self, within: float = 30.0) -> None:
+        """Every node running and in the cluster again, whatever the last scenario left."""
         for node in self.nodes:
             if node.frozen:
                 node.thaw()
@@ -184,15 +184,36 @@ class Cluster:
                 node.launch()
         for node in self.nodes:
             node.started(within=120)
-        deadline = time.monotonic() + 120
-        while (running := self.running_nodes()) != sorted(node.name for node in self.nodes):
-            # A node thawed after a freeze pauses itself (pause_minority) and rejoins: the suite waits for it.
-            assert time.monotonic() < deadline, f"the cluster did not heal within 120s: running {running}"
-            time.sleep(0.5)
+        if self._rejoined(within):
+            return
+        # A node resumed after a freeze may stay partitioned from the others: RabbitMQ's documented caveat with
+        # suspended machines, which pause_minority does not always resolve. Restart it, as an operator would.
+        left_out = [node for node in self.nodes if node.name not in self.running_nodes()]
+        for node in left_out:
+            node.kill()
+            node.launch()
+        for node in left_out:
+            node.started(within=120)
+        assert self._rejoined(120), f"the cluster did not heal: running {self.running_nodes()}"
+
+    def _rejoined(self, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while self.running_nodes() != sorted(node.name for node in self.nodes):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)  # polling the cluster's own view: there is nothing to wait on
+        return True
 
     def running_nodes(self) -> list[str]:
-        status = json.loads(self.nodes[0].ctl("cluster_status", "--formatter", "json"))
-        return sorted(status["running_nodes"])
+        """The running nodes as the node that sees most of them sees them (one left out sees only itself)."""
+        everyone, views = sorted(node.name for node in self.nodes), []
+        for node in self.nodes:
+            with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
+                status = json.loads(node.ctl("cluster_status", "--formatter", "json", timeout=20))
+                views.append(sorted(status["running_nodes"]))
+                if views[-1] == everyone:
+                    break  # the usual answer, from the first node asked
+        return max(views, key=len, default=[])
 
     def leader(self, queue: str) -> Node:
         """The node that leads the quorum queue `queue`."""
