@@ -119,6 +119,10 @@ class Node:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(30)
+        # The VM outlives the script that started it by a moment: until it is gone, its port still answers.
+        deadline = time.monotonic() + 30
+        while self.pid and _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.frozen = False
 
     def freeze(self) -> None:
@@ -258,6 +262,13 @@ def nodes_of(tag: str = "") -> list[int]:
         if match and ((tag and match.group(0).startswith(PREFIX + tag)) or (not tag and _gone(match.group(1)))):
             found.append(int(proc.name))
     return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"  # a zombie holds no port
+    except (OSError, IndexError):
+        return False
 
 
 def _gone(pid: str) -> bool:
