@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import re
@@ -136,7 +137,7 @@ async def flow(
     bridge = BridgeProcess(env, tmp_path / "bridge.log")
     try:
         await consumer.start()
-        await bridge.start().ready()
+        bridge = await listening(env, tmp_path)
         async with Senders(bridge.webhook, count=2, rate=RATE) as senders:
             running = Flow(cluster, bridge, consumer, senders)
             await running.more(300)
@@ -153,6 +154,21 @@ async def flow(
     finally:
         bridge.stop()
         consumer.stop()
+
+
+async def listening(env: dict[str, str], tmp_path: Path, attempts: int = 3) -> BridgeProcess:
+    """A bridge process serving on a port of its own. Between free_port() and the bind, another process on this
+    shared machine may take the port (and its /readyz, another bridge's, would answer 200): then another port."""
+    for attempt in range(attempts):
+        bridge = BridgeProcess(env, tmp_path / f"bridge-{attempt}.log").start()
+        await until(functools.partial(_bound_or_gone, bridge), 30, "the bridge to bind its port")
+        if bridge.proc is not None and bridge.proc.poll() is None:
+            return await bridge.ready()
+    raise AssertionError(f"the bridge could not bind a port in {attempts} attempts:\n{bridge.log()}")
+
+
+def _bound_or_gone(bridge: BridgeProcess) -> bool:
+    return "Uvicorn running on" in bridge.log() or (bridge.proc is not None and bridge.proc.poll() is not None)
 
 
 async def delivered(consumer: ConsumerProcess, accepted: set[str], within: float = 90.0) -> list[str]:
