@@ -16,13 +16,13 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from tests.support.bridges import free_port
-from tests.support.broker import answers
 
 SBIN = Path("/usr/lib/rabbitmq/bin")
 PREFIX = "ovcluster"
@@ -97,7 +97,7 @@ class Node:
 
     def started(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within
-        while not answers("127.0.0.1", self.port):
+        while not _listens(self.port):
             if not self.running or time.monotonic() > deadline:
                 raise AssertionError(f"node {self.name} did not start within {within}s: {self.log()}")
             time.sleep(0.2)  # polling a port that is not there yet: nothing to wait on but time
@@ -262,6 +262,16 @@ def nodes_of(tag: str = "") -> list[int]:
         if match and ((tag and match.group(0).startswith(PREFIX + tag)) or (not tag and _gone(match.group(1)))):
             found.append(int(proc.name))
     return found
+
+
+def _listens(port: int) -> bool:
+    """Whether a server listens on the port. Polling a port of the ephemeral range that nothing listens on can
+    connect a socket to itself (TCP simultaneous open), which would hold the port the node is about to bind."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            return bool(sock.getsockname() != sock.getpeername())
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:
