@@ -97,11 +97,17 @@ class Node:
 
     def started(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within
-        while not _listens(self.port):
+        while not (_listens(self.port) and self._ask_pid()):
             if not self.running or time.monotonic() > deadline:
                 raise AssertionError(f"node {self.name} did not start within {within}s: {self.log()}")
             time.sleep(0.2)  # polling a port that is not there yet: nothing to wait on but time
-        self.pid = int(self.ctl("eval", "list_to_integer(os:getpid()).").strip())
+
+    def _ask_pid(self) -> bool:
+        # A node that paused itself (pause_minority) and is coming back may still listen but not answer the CLI.
+        with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
+            self.pid = int(self.ctl("eval", "list_to_integer(os:getpid()).", timeout=20).strip())
+            return True
+        return False
 
     def start(self) -> None:
         self.launch()
