@@ -14,6 +14,7 @@ import uvloop
 
 from bench import chart, report
 from bench.broker import Broker
+from bench.cluster import cluster
 from bench.contenders import AMQP_URL, CONTENDERS
 from bench.machine import describe
 from bench.measure import ProcessGone
@@ -30,7 +31,7 @@ LOADS = {
     "c32": {"kind": "closed", "connections": 32},
     "rate": {"kind": "open", "rate": 1000},
 }
-EXTRAS = ("outage", "scaling", "ordering")
+EXTRAS = ("outage", "scaling", "ordering", "cluster")
 
 
 def options() -> argparse.Namespace:
@@ -86,6 +87,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "ordering" in args.wanted:
             say(f"ordering: consumers keeping each session in order, {args.events:,} events, 20 ms handler")
             results["ordering"] = await attempt(lambda: ordering(broker, WORK, args.events))
+        if "cluster" in args.wanted:
+            say("cluster: the bridge against 1 node and a 3-node cluster of our own, quorum queue, same loads")
+            results["cluster"] = await attempt(lambda: cluster(WORK, loads, args.seconds))
     finally:
         await broker.close()
     return results

@@ -72,8 +72,9 @@ class Broker:
             await self.connection.close()
 
     @contextlib.asynccontextmanager
-    async def sink(self, *, contract: bool) -> AsyncIterator[Sink]:
-        """A fresh exchange (as the README's contract declares it, or plainly for naive) with a bound queue."""
+    async def sink(self, *, contract: bool, quorum: bool = False) -> AsyncIterator[Sink]:
+        """A fresh exchange (as the README's contract declares it, or plainly for naive) with a bound queue
+        (a quorum queue, as consumers declare theirs, when `quorum`)."""
         assert self.connection is not None
         exchange = f"bench-{secrets.token_hex(4)}"
         self.created.append(exchange)
@@ -83,7 +84,8 @@ class Broker:
         await channel.exchange_declare(exchange, exchange_type="topic", durable=True, arguments=arguments)
         # Durable, as consumers' queues are (persistent messages then cost the broker a disk write, for all);
         # x-expires removes it even if this process dies before deleting it.
-        await channel.queue_declare(exchange + ".sink", durable=True, arguments={"x-expires": 30 * 60 * 1000})
+        arguments = {"x-queue-type": "quorum"} if quorum else {"x-expires": 30 * 60 * 1000}
+        await channel.queue_declare(exchange + ".sink", durable=True, arguments=arguments)
         await channel.queue_bind(exchange + ".sink", exchange, routing_key="#")
         try:
             yield Sink(channel, exchange)

@@ -243,6 +243,33 @@ def ordering(results: dict[str, Any]) -> list[str]:
     return [*rows, ""]
 
 
+def cluster(results: dict[str, Any]) -> list[str]:
+    if "cluster" not in results:
+        return []
+    c = results["cluster"]
+    if "error" in c:
+        return ["## A 3-node cluster", "", f"Failed: {c['error']}", ""]
+    rows = [
+        "## The bridge on one RabbitMQ node and on a 3-node cluster (nodes of our own, a quorum queue on both)",
+        "",
+        "| load | 1 node: delivered/s | answer p50 / p99 ms | end-to-end p99 ms | 3 nodes: delivered/s "
+        "| answer p50 / p99 ms | end-to-end p99 ms | 3 nodes vs 1 |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name, ratio in c.get("ratio", {}).items():
+        cells = []
+        for size in ("1", "3"):
+            r = c[size][name]
+            delivered = _num(r["rate"]) if "connections" in r else f"{r['rate']:,.0f} offered"
+            cells.append(
+                f"{delivered} | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | "
+                f"{_num(r.get('e2e_p99_ms'), 1) if 'e2e_p99_ms' in r else '-'}"
+            )
+        rows.append(f"| {name} | {cells[0]} | {cells[1]} | {_times(ratio)} |")
+    rows += ["", "3 nodes vs 1: delivered/s for the closed loads, end-to-end p99 (1 node / 3 nodes) at the fixed rate."]
+    return [*rows, ""]
+
+
 def markdown(results: dict[str, Any]) -> str:
     parts = header(results) + throughput(results) + latency(results) + targets(results)
-    return "\n".join(parts + outage(results) + scaling(results) + ordering(results))
+    return "\n".join(parts + outage(results) + scaling(results) + ordering(results) + cluster(results))

@@ -108,6 +108,7 @@ def create_app(settings: Settings, journal: Journal) -> BridgeApp:
             "ready": problem is None,
             "problem": problem,
             "broker": ingress.publisher.state.value,
+            "broker_node": ingress.publisher.node or None,
             "pending_events": journal.pending,
             "journal_bytes": journal.bytes,
         }

@@ -20,7 +20,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractConnection
 
-from bridge import topology
+from bridge import addresses, topology
 from bridge.confirms import ConfirmedChannel, publishers_blocked
 from bridge.frames import APP_ID
 from bridge.journal import Journal
@@ -71,6 +71,10 @@ class Publisher:
         self.journal = journal
         self.metrics = metrics
         self.state = BrokerState.DISCONNECTED
+        self._addresses = addresses.Addresses.from_setting(settings.rabbitmq_url)
+        self.node = ""  # host:port of the node of the current (or last) session
+        self._progressed = False  # the current session had at least one event confirmed
+        self.declarations = 0  # the topology is declared once per process, then checked (declared again if gone)
         self._reader = JournalReader(journal, on_damage=metrics.damaged_bytes.inc)
         self._inflight: collections.deque[_Flight] = collections.deque()
         self._inflight_bytes = 0
@@ -112,8 +116,11 @@ class Publisher:
                 log.exception("unexpected error in the publisher; starting a new broker session")
                 reason = type(exc).__name__
             finally:
+                # A session that had events in flight and got none confirmed (a broker without a quorum nacks or
+                # never confirms) was not working: keep backing off instead of reconnecting at once every time.
+                stuck = bool(self._inflight) and not self._progressed
                 self._rewind()
-            if self.state in _UP:
+            if self.state in _UP and not stuck:
                 delay = MIN_BACKOFF  # it was working: try again soon
             self._lost(reason, delay)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
@@ -125,14 +132,21 @@ class Publisher:
         self.metrics.reconnects.inc()
         if self.state in _UP:
             self._outage_started, self._attempts, self._reported = now, 0, now
-            log.warning("broker session ended (%s): %d events wait in the journal", reason, self.journal.pending)
+            log.warning(
+                "broker session at %s ended (%s): %d events wait in the journal",
+                self.node,
+                reason,
+                self.journal.pending,
+            )
         else:
             self._attempts += 1
             if now - self._reported >= REPORT_EVERY:
                 self._reported = now
                 log.warning(
-                    "broker still unreachable (%s): %d attempts in %.0fs, retrying every %.1fs; %d events wait",
+                    "broker still unreachable (%s, last at %s): %d attempts in %.0fs, retrying every %.1fs; "
+                    "%d events wait",
                     reason,
+                    self.node,
                     self._attempts,
                     now - self._outage_started,
                     delay,
@@ -154,21 +168,27 @@ class Publisher:
 
     async def _session(self) -> None:
         self.state = BrokerState.CONNECTING
+        url = self._addresses.take()
+        self.node = addresses.node(url)
         limit = self.settings.confirm_timeout  # a broker that accepts TCP but never answers must not hang us
         async with asyncio.timeout(limit):
             connection = await aio_pika.connect(
-                self.settings.rabbitmq_url,
+                url,
                 timeout=limit,
                 client_properties={"connection_name": f"{APP_ID.decode()} publisher"},
             )
         try:
             async with asyncio.timeout(limit):
-                await topology.declare(connection, self.settings)
+                if not (self.declarations and await topology.exists(connection, self.settings)):
+                    await topology.declare(connection, self.settings)
+                    self.declarations += 1
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
                 underlay = await channel.get_underlay_channel()
             confirmed = ConfirmedChannel(underlay, self.settings.exchange, self._wake.set)
-            self.state = BrokerState.CONNECTED
-            log.warning("connected to the broker; %d events to publish from the journal", self.journal.pending)
+            self.state, self._progressed = BrokerState.CONNECTED, False
+            log.warning(
+                "connected to the broker at %s; %d events to publish from the journal", self.node, self.journal.pending
+            )
             await self._pump(connection, confirmed)
         finally:
             with contextlib.suppress(Exception):
@@ -260,6 +280,7 @@ class Publisher:
             raise SessionEnded("the broker refused a message (nack)")
 
     def _release(self, upto: Position, count: int) -> None:
+        self._progressed = True
         self.journal.release(upto, count)
         self.metrics.published.inc(count)
         released = self.journal.released

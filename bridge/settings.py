@@ -11,6 +11,8 @@ from typing import Literal, cast
 
 import orjson
 
+from bridge import addresses
+
 FsyncPolicy = Literal["always", "interval", "never"]
 AckMode = Literal["journal", "confirm"]
 FSYNC_POLICIES = ("always", "interval", "never")
@@ -95,6 +97,10 @@ class Settings:
             log_level=reader.choice("BRIDGE_LOG_LEVEL", cls.log_level, _LOG_LEVELS, upper=True),
         )
         reader.check_exchange(settings.exchange)
+        try:
+            addresses.parse(settings.rabbitmq_url)
+        except addresses.AddressError as exc:
+            raise ConfigError(str(exc)) from None
         if settings.journal_max_bytes < settings.max_body_bytes * 2:
             raise ConfigError("BRIDGE_JOURNAL_MAX_BYTES must be at least twice BRIDGE_MAX_BODY_BYTES")
         if not (settings.webhook_headers or settings.livekit_keys or settings.allow_unauthenticated):

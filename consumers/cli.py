@@ -13,9 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-import aio_pika
-
-from consumers import dead, logs, tail, topology
+from consumers import addresses, dead, logs, tail, topology
 from consumers.consumer import Consumer
 from consumers.errors import ConfigError
 from consumers.runner import Runner
@@ -113,7 +111,7 @@ def _dead(settings: Settings, args: argparse.Namespace) -> int:
     name = consumer.name if consumer else args.target
 
     async def act() -> int:
-        connection = await aio_pika.connect(settings.rabbitmq_url)
+        connection = await addresses.connect(settings.rabbitmq_url)
         async with connection:
             names = topology.Names(name)
             if consumer is not None and consumer.partitions:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import aio_pika
 from aio_pika.abc import AbstractConnection
 
-from consumers import idempotency, topology
+from consumers import addresses, idempotency, topology
 from consumers.consumer import Consumer
 from consumers.errors import ConfigError
 from consumers.idempotency import Store
@@ -54,6 +54,8 @@ class Runner:
         self._now = asyncio.Event()
         self._default_store: Store | None = None
         self._starting: asyncio.Task[None] | None = None  # set while lifespans and stores open
+        self._addresses = addresses.Addresses.from_setting(settings.rabbitmq_url)
+        self.node = ""  # host:port of the node of the current (or last) session
 
     @property
     def stopping(self) -> bool:
@@ -116,7 +118,8 @@ class Runner:
                     break
                 known = isinstance(exc, SessionLost | aio_pika.exceptions.AMQPError | OSError | TimeoutError)
                 log.warning(
-                    "broker session ended (%s); reconnecting in %.1fs",
+                    "broker session at %s ended (%s); reconnecting in %.1fs",
+                    self.node,
                     str(exc) or type(exc).__name__,
                     delay,
                     exc_info=None if known else exc,
@@ -128,8 +131,10 @@ class Runner:
             delay = min(delay * 2, MAX_DELAY)
 
     async def _session(self) -> None:
+        url = self._addresses.take()
+        self.node = addresses.node(url)
         connection = await aio_pika.connect(
-            self.settings.rabbitmq_url,
+            url,
             timeout=10,
             client_properties={"connection_name": f"consumers: {', '.join(c.name for c in self.consumers)}"},
         )
@@ -175,13 +180,14 @@ class Runner:
         for worker in workers:
             consumer = worker.consumer
             log.info(
-                "consuming %s (events %s) from exchange %r, %d at a time%s",
+                "consuming %s (events %s) from exchange %r at %s, %d at a time%s",
                 f"queue {worker.names.queue!r}"
                 if not consumer.partitions
                 else f"partitions {worker.names.partition(0)!r}…{worker.names.partition(consumer.partitions - 1)!r} "
                 f"(shared with the other processes of {consumer.name!r})",
                 ", ".join(sorted(consumer.binding_keys)),
                 self.settings.exchange,
+                self.node,
                 consumer.concurrency,
                 ", in order per session" if consumer.order == "session" else "",
             )

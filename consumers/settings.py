@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from consumers import addresses
 from consumers.database import Database, parse
 from consumers.errors import ConfigError
 
@@ -42,9 +43,14 @@ class Settings:
         level = (_text(env, "CONSUMER_LOG_LEVEL") or cls.log_level).upper()
         if level not in _LOG_LEVELS:
             raise ConfigError(f"CONSUMER_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {level!r}")
+        rabbitmq_url = _text(env, "RABBITMQ_URL") or cls.rabbitmq_url
+        try:
+            addresses.parse(rabbitmq_url)
+        except addresses.AddressError as exc:
+            raise ConfigError(str(exc)) from None
         return cls(
             metrics_port=parse_port(_text(env, "CONSUMER_METRICS_PORT"), "CONSUMER_METRICS_PORT"),
-            rabbitmq_url=_text(env, "RABBITMQ_URL") or cls.rabbitmq_url,
+            rabbitmq_url=rabbitmq_url,
             exchange=exchange,
             retry_delays=parse_delays(_text(env, "CONSUMER_RETRY_DELAYS"), cls.retry_delays),
             state_dir=Path(_text(env, "CONSUMER_STATE_DIR") or cls.state_dir),

@@ -168,7 +168,7 @@ def test_shipped_consumer_import_strings_name_consumers(target: str) -> None:
 
 def test_env_example_documents_exactly_what_compose_reads_and_gives_the_bridge_a_valid_configuration() -> None:
     example = dotenv(ROOT / ".env.example")
-    text = (ROOT / "docker-compose.yml").read_text()
+    text = (ROOT / "docker-compose.yml").read_text() + (ROOT / "docker-compose.cluster.yml").read_text()
     assert set(example) - {"COMPOSE_PROFILES"} == set(re.findall(r"\$\{(\w+)", text))
     profiles = {p for service in compose()["services"].values() for p in service.get("profiles", [])}
     assert profiles == {"notifier", "monitoring", "postgres"}

@@ -213,8 +213,8 @@ async def test_unbound_event_types_are_kept_in_the_unrouted_queue(
     declared = await channel.declare_queue(
         f"{exchange_name}.unrouted",
         durable=True,
-        arguments={"x-max-length": 100_000, "x-overflow": "drop-head"},
-    )  # the same arguments: a mismatch would raise PRECONDITION_FAILED
+        arguments={"x-queue-type": "quorum", "x-max-length": 100_000, "x-overflow": "drop-head"},
+    )  # the same arguments (a quorum queue): a mismatch would raise PRECONDITION_FAILED
     assert declared.name == f"{exchange_name}.unrouted"
 
 
