@@ -127,12 +127,14 @@ class Worker:
         """Take no new message from the queue; settle what runs (unless `now`); give back what has not started.
 
         With order="session" the messages not started go back as the channel closes: RabbitMQ returns a closed
-        channel's unacked messages in the order it delivered them. (A nack of each would not do: RabbitMQ 3.10
-        batches a channel's requeues while 32 of its commands are pending, under load, and a quorum queue requeues
-        a batch of more than 32 in no particular order.)
+        channel's unacked messages in the order it delivered them. On RabbitMQ 3.10 neither a nack of each (it
+        batches a channel's requeues while 32 of its commands are pending, and a quorum queue requeues a batch of
+        more than 32 in no particular order) nor a basic.cancel first (a delivery on its way when the cancel is
+        sent goes back at once, ahead of the older ones still unacked) would keep that order. So the consumer is
+        not cancelled: what still comes in until the close is left unacked with the rest.
         """
         subscription.leaving = True
-        if subscription.tag is not None:
+        if subscription.tag is not None and subscription.scheduler is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(subscription.queue.cancel(subscription.tag), 5)
         in_hand = subscription.scheduler.in_hand if subscription.scheduler is not None else self._busy
