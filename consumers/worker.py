@@ -113,7 +113,7 @@ class Worker:
         assert self._connection is not None
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.prefetch)
-        scheduler = KeyedScheduler(self._slots, self._run, _give_back) if self.keyed else None
+        scheduler = KeyedScheduler(self._slots, self._run, _leave_to_the_close) if self.keyed else None
         subscription = Subscription(await channel.get_queue(lane, ensure=False), channel, scheduler)
         channel.close_callbacks.add(functools.partial(self._subscription_closed, subscription))
         # The broker cancels a consumer whose queue was deleted; a new session declares it again.
@@ -124,9 +124,17 @@ class Worker:
         return subscription
 
     async def unsubscribe(self, subscription: Subscription, now: asyncio.Event) -> None:
-        """Take no new message from the queue; settle what runs (unless `now`); give back what has not started."""
+        """Take no new message from the queue; settle what runs (unless `now`); give back what has not started.
+
+        With order="session" the messages not started go back as the channel closes: RabbitMQ returns a closed
+        channel's unacked messages in the order it delivered them. On RabbitMQ 3.10 neither a nack of each (it
+        batches a channel's requeues while 32 of its commands are pending, and a quorum queue requeues a batch of
+        more than 32 in no particular order) nor a basic.cancel first (a delivery on its way when the cancel is
+        sent goes back at once, ahead of the older ones still unacked) would keep that order. So the consumer is
+        not cancelled: what still comes in until the close is left unacked with the rest.
+        """
         subscription.leaving = True
-        if subscription.tag is not None:
+        if subscription.tag is not None and subscription.scheduler is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(subscription.queue.cancel(subscription.tag), 5)
         in_hand = subscription.scheduler.in_hand if subscription.scheduler is not None else self._busy
@@ -139,6 +147,10 @@ class Worker:
             await asyncio.wait_for(subscription.channel.close(), 5)
         if subscription in self.subscriptions:
             self.subscriptions.remove(subscription)
+        if not subscription.channel.is_closed and not self._stopping:
+            # What it holds may still be out: the queue must not go to another process until the connection,
+            # closing, returns it (the claimer ends the session on this, and the owner queue goes with it).
+            raise RuntimeError(f"the channel of {subscription.name!r} did not close")
 
     async def stop(self, now: asyncio.Event) -> None:
         """Take no new message, and wait until those in hand are handled and settled (or until `now` is set)."""
@@ -168,7 +180,7 @@ class Worker:
 
     async def _deliver(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
         if subscription.scheduler is not None:
-            # Even while leaving: the scheduler gives it back after the messages of its session before it.
+            # Even while leaving: the scheduler starts nothing then, and the channel's close returns it in order.
             subscription.scheduler.put(session_key(message), InHand(message))
             return
         if self._stopping or subscription.leaving:
@@ -276,6 +288,10 @@ class Worker:
                 "duration_ms": round(millis, 3),
             },
         )
+
+
+async def _leave_to_the_close(item: InHand) -> None:
+    """Not started, and left unacked: the channel's close returns it (see `Worker.unsubscribe`)."""
 
 
 async def _give_back(item: InHand) -> None:

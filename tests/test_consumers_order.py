@@ -143,6 +143,40 @@ async def test_stopping_settles_what_runs_and_gives_back_the_rest_in_order(
     assert len(recorder.handled) == 7  # none twice
 
 
+async def test_stopping_with_a_full_look_ahead_gives_it_back_in_order(
+    caplog: pytest.LogCaptureFixture,
+    consumer_settings: Settings,
+    fresh_name: Callable[..., str],
+    channel: AbstractChannel,
+) -> None:
+    # Hundreds of messages given back at once: RabbitMQ 3.10 batches a channel's requeues while 32 of its
+    # commands are pending, and a quorum queue requeues a batch of more than 32 in no particular order.
+    events = interleaved(sessions=8, count=256)
+    firsts = {session: next(seq for s, seq in events if s == session) for session, _ in events}
+    recorder = SessionRecorder()
+    gate = asyncio.Event()
+    recorder.gates = dict.fromkeys(firsts.values(), gate)
+    caplog.set_level(logging.INFO, logger="consumers.worker")
+    consumer = keyed(fresh_name("stopfull"), recorder, concurrency=32)  # a look-ahead of 256
+    runner = Runner(consumer_settings, [consumer])
+    task = asyncio.create_task(runner.run())
+    await until_ready(runner, task)
+    for session, seq in events:
+        await publish(channel, consumer_settings.exchange, session_event(session, seq))
+    assert await eventually(lambda: len(recorder.started) == 8 and runner.workers[0].in_hand == 256, timeout=15)
+    runner.stop()
+    assert await eventually(lambda: "256 messages in hand" in caplog.text, timeout=15)
+    gate.set()  # the first event of each session finishes; the 248 behind them go back
+    await asyncio.wait_for(task, 15)
+
+    async with running(consumer_settings, consumer):
+        assert await recorder.wait_for(256)
+    published: dict[str, list[int]] = collections.defaultdict(list)
+    for session, seq in events:
+        published[session].append(seq)
+    assert recorder.order() == published
+
+
 async def test_a_message_that_is_not_an_event_goes_to_dead_letters_without_holding_anyone(
     amqp: AbstractRobustConnection,
     consumer_settings: Settings,
