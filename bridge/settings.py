@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -69,7 +70,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         reader = _Reader(env)
         settings = cls(
-            rabbitmq_url=reader.text("RABBITMQ_URL", cls.rabbitmq_url),
+            rabbitmq_url=reader.url("RABBITMQ_URL", cls.rabbitmq_url, ("amqp", "amqps")),
             host=reader.text("BRIDGE_HOST", cls.host),
             port=reader.integer("BRIDGE_PORT", cls.port, low=0, high=65535),
             path=reader.path("BRIDGE_PATH", cls.path),
@@ -114,6 +115,13 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self.raw(name) or default
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        value = self.text(name, default)
+        if urlsplit(value).scheme.lower() not in schemes or "://" not in value:
+            # Not the value itself: a URL may hold a password.
+            raise ConfigError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}")
+        return value
 
     def path(self, name: str, default: str) -> str:
         value = self.text(name, default)

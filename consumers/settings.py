@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from consumers.errors import ConfigError
 
@@ -42,7 +43,7 @@ class Settings:
             raise ConfigError(f"CONSUMER_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {level!r}")
         return cls(
             metrics_port=parse_port(_text(env, "CONSUMER_METRICS_PORT"), "CONSUMER_METRICS_PORT"),
-            rabbitmq_url=_text(env, "RABBITMQ_URL") or cls.rabbitmq_url,
+            rabbitmq_url=parse_amqp_url(_text(env, "RABBITMQ_URL") or cls.rabbitmq_url),
             exchange=exchange,
             retry_delays=parse_delays(_text(env, "CONSUMER_RETRY_DELAYS"), cls.retry_delays),
             state_dir=Path(_text(env, "CONSUMER_STATE_DIR") or cls.state_dir),
@@ -63,6 +64,12 @@ def parse_delays(value: str | None, default: tuple[float, ...]) -> tuple[float, 
     if not all(math.isfinite(d) and d >= 0.001 for d in delays):
         raise ConfigError(f"CONSUMER_RETRY_DELAYS must be positive numbers of seconds, got {value!r}")
     return delays
+
+
+def parse_amqp_url(value: str) -> str:
+    if urlsplit(value).scheme.lower() not in ("amqp", "amqps") or "://" not in value:
+        raise ConfigError("RABBITMQ_URL must start with amqp:// or amqps://")  # not the value: it may hold a password
+    return value
 
 
 def parse_port(value: str | None, name: str) -> int | None:
