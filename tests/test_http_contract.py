@@ -82,8 +82,8 @@ async def test_the_same_body_gets_the_same_message_id_and_routing_follows_bindin
     ("body", "reason"),
     [
         (b"", "empty body"),
-        (b"{not json", "not valid UTF-8 JSON"),
-        (b'{"event": "sessionCreated", "x": "\xff\xfe"}', "not valid UTF-8 JSON"),
+        (b"{not json", "body is not valid JSON: "),
+        (b'{"event": "sessionCreated", "x": "\xff\xfe"}', "body is not valid UTF-8 (byte 34: b'\\xff')"),
         (b"[1, 2]", "must be a JSON object"),
         (b'"sessionCreated"', "must be a JSON object"),
         (b'{"sessionId": "ses_A"}', 'has no "event"'),
