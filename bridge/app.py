@@ -108,6 +108,7 @@ def create_app(settings: Settings, journal: Journal) -> BridgeApp:
             "ready": problem is None,
             "problem": problem,
             "broker": ingress.publisher.state.value,
+            "broker_problem": ingress.publisher.outage.problem,
             "pending_events": journal.pending,
             "journal_bytes": journal.bytes,
         }

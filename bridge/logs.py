@@ -91,3 +91,18 @@ def configure(level: str, json_lines: bool | None = None) -> None:
     # The AMQP libraries repeat at INFO what the publisher already says once at WARNING.
     for chatty in ("aiormq", "aio_pika"):
         logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.WARNING))
+    _quiet_attempts()
+
+
+class _NoAttemptErrors(logging.Filter):
+    """aiormq logs an ERROR of its own for every connection attempt that fails; the publisher says it instead,
+    once when the broker goes away and then once every 30 s while it stays away."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error when creating transport")
+
+
+def _quiet_attempts() -> None:
+    connection = logging.getLogger("aiormq.connection")
+    if not any(isinstance(f, _NoAttemptErrors) for f in connection.filters):
+        connection.addFilter(_NoAttemptErrors())
