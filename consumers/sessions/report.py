@@ -12,9 +12,17 @@ import orjson
 from consumers.sessions import queries
 
 
-def main(path: Path, session: str | None, as_json: bool, write: Callable[[str], None]) -> int:
+def main(
+    path: Path,
+    session: str | None,
+    as_json: bool,
+    write: Callable[[str], None],
+    complain: Callable[[str], None] | None = None,
+) -> int:
+    """Write the report with `write`; what went wrong (no database, no such session) with `complain`."""
+    complain = complain or write
     if not path.exists():
-        write(f"no session database at {path} (SESSIONS_DB): has the session tracker run?")
+        complain(f"no session database at {path} (SESSIONS_DB): has the session tracker run?")
         return 1
     db = queries.connect(path)
     try:
@@ -23,6 +31,8 @@ def main(path: Path, session: str | None, as_json: bool, write: Callable[[str], 
         db.close()
     if as_json:
         write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    elif not report.get("sessions", True):
+        complain(text(report)[0])
     else:
         for line in text(report):
             write(line)
