@@ -3,22 +3,27 @@ what goes to stdout and to stderr, and that no traceback ever shows."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from aio_pika.abc import AbstractChannel
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
+from consumers import Consumer, Reject
 from consumers.sessions.store import SessionStore
-from tests.consumer_support.running import publish
+from consumers.settings import Settings
+from tests.consumer_support.running import Recorder, eventually, publish, running
 from tests.support.bridges import free_port
 from tests.support.proxy import TcpProxy
+
+pytest_plugins = ["tests.consumer_support.fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -174,3 +179,38 @@ def test_the_runner_logs_refused_credentials_once_while_it_keeps_trying(amqp_url
     assert "refuses the credentials in RABBITMQ_URL (ACCESS_REFUSED" in errors[0]
     assert "not-the-password" not in text
     assert "Traceback" not in text
+
+
+@pytest.mark.anyio
+async def test_requeue_moves_the_letters_present_at_the_start_once_even_if_they_fail_again_at_once(
+    consumer_settings: Settings,
+    fresh_name: Callable[[str], str],
+    amqp: AbstractRobustConnection,
+    channel: AbstractChannel,
+    openvidu_events: dict,
+) -> None:
+    name = fresh_name("refail")
+    failing = Consumer(name)
+    handled = failing.on("sessionCreated", "sessionDestroyed")(Recorder(fail=Reject("still broken")))
+    env = {"RABBITMQ_URL": consumer_settings.rabbitmq_url, "CONSUMER_EXCHANGE": consumer_settings.exchange}
+    async with running(consumer_settings, failing):
+        for kind in ("sessionCreated", "sessionDestroyed"):
+            await publish(channel, consumer_settings.exchange, openvidu_events[kind])
+        assert await handled.wait_for(2)
+        assert await eventually(lambda: dead_count(amqp, name, 2))
+        # Each letter goes back, fails again at once and is a dead letter again while the command still runs.
+        done = await asyncio.to_thread(consumers, "dead", name, "--requeue", **env)
+        assert (done.returncode, done.stdout) == (0, f"requeued 2 dead letters to {name}\n")
+        assert await handled.wait_for(4)
+        assert await eventually(lambda: dead_count(amqp, name, 2))
+    assert len(handled.events) == 4  # each event handled twice: once at first, once after the one requeue
+
+
+async def dead_count(amqp: AbstractRobustConnection, name: str, count: int) -> bool:
+    """Whether `name`'s dead letters number `count`: read, not from a quorum queue's declare-ok, which lags."""
+    async with amqp.channel() as reading:  # closing it gives the letters back
+        queue = await reading.get_queue(f"{name}.dead", ensure=False)
+        seen = 0
+        while await queue.get(no_ack=False, fail=False) is not None:
+            seen += 1
+    return seen == count
