@@ -8,6 +8,7 @@ caller lookup it would do for every record.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import sys
 import threading
@@ -68,8 +69,10 @@ class BatchingHandler(logging.Handler):
             with self._guard:
                 lines, self._lines = self._lines, []
             if lines:
-                self.stream.write("\n".join(lines) + "\n")
-                self.stream.flush()
+                # A terminal that went away must not stop the process mid-shutdown: the lines are lost, not it.
+                with contextlib.suppress(OSError, ValueError):
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
 
     def _flush_periodically(self) -> None:
         while True:
