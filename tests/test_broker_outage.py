@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 import pytest
 
 from bridge import outage
@@ -90,6 +91,30 @@ async def test_an_unreachable_broker_is_one_warning_without_the_password(tmp_pat
     assert "s3cret" not in log
     assert "error when creating transport" not in log
     assert '"level":"ERROR"' not in log
+
+
+async def test_a_normal_start_logs_at_info(amqp_url: str, exchange_name: str, tmp_path: Path) -> None:
+    env = {
+        "RABBITMQ_URL": amqp_url,
+        "BRIDGE_EXCHANGE": exchange_name,
+        "BRIDGE_JOURNAL_DIR": str(tmp_path),
+        "BRIDGE_WEBHOOK_HEADERS": '["X-Secret: s"]',  # else the bridge rightly warns that anyone may post
+    }
+    bridge = BridgeProcess(env, tmp_path / "bridge.log").start()
+    try:
+        await bridge.ready()
+        await eventually(lambda: _logged(bridge, "connected to the broker"))
+    finally:
+        bridge.stop()
+    lines = bridge.log().splitlines()
+    assert {orjson.loads(line)["level"] for line in lines} == {"INFO"}, lines
+    parts = urlsplit(amqp_url)
+    shown = f"amqp://{parts.username}@{parts.hostname}:{parts.port or 5672}{parts.path}"
+    assert any(f"connected to the broker at {shown}; 0 events to publish" in line for line in lines)
+
+
+async def _logged(bridge: BridgeProcess, words: str) -> bool:
+    return words in bridge.log()
 
 
 def test_the_outage_clock_starts_at_the_first_failure(

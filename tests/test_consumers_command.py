@@ -144,6 +144,35 @@ async def test_tail_says_on_stderr_that_it_listens_then_prints_events_on_stdout(
     assert "Traceback" not in rest
 
 
+def test_the_runner_says_each_failed_attempt_once_in_its_own_words(nowhere: str, tmp_path: Path) -> None:
+    env = {**os.environ, "RABBITMQ_URL": nowhere, "CONSUMER_STATE_DIR": str(tmp_path)}
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "consumers", "run", "tests.consumer_support.slow:consumer"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while log.read_text().count("Connect call failed") < 3:  # its lines are all there is to wait on
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert "error when creating transport" not in text  # aiormq's own ERROR for each attempt
+    assert '"level":"ERROR"' not in text
+    assert "s3cret" not in text
+    assert "Traceback" not in text
+
+
 def test_the_runner_logs_refused_credentials_once_while_it_keeps_trying(amqp_url: str, tmp_path: Path) -> None:
     proxy = TcpProxy.to_url(amqp_url).start()  # counts the connection attempts
     env = {

@@ -89,6 +89,7 @@ def hash_broker() -> Iterator[OwnBroker]:
         broker.remove()
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_everything_once_and_gracefully_five_times_in_a_row(
     hash_broker: OwnBroker, tmp_path: Path
 ) -> None:
@@ -147,6 +148,7 @@ def reachable_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_without_a_broker_it_starts_a_private_node_and_stops_it_with_the_rest(reachable_dir: Path) -> None:
     port, dist_port = free_port(), free_port()  # nothing listens on `port`: the probe finds no broker
     run = MakeRun(reachable_dir, RABBITMQ_NODE_PORT=str(port), RABBITMQ_DIST_PORT=str(dist_port))
