@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ PLUGINS = ("rabbitmq_consistent_hash_exchange",)
 
 def main(command: str) -> int:
     if command == "stop":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl+C now must not leave the broker running
         stop()
         return 0
     if url := os.environ.get("RABBITMQ_URL", "").strip():
@@ -137,4 +139,7 @@ def say(line: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "start"))
+    try:
+        sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "start"))
+    except KeyboardInterrupt:  # Ctrl+C while a broker starts: run-local.sh's `stop` stops what was started
+        sys.exit(130)

@@ -63,7 +63,8 @@ class Node:
 
     def start(self, within: float = 90.0) -> Node:
         self.prepare()
-        subprocess.run([_script("rabbitmq-server"), "-detached"], env=self.env, check=True, capture_output=True)
+        start = [_script("rabbitmq-server"), "-detached"]
+        subprocess.run(start, env=self.env, check=True, capture_output=True, start_new_session=True)
         deadline = time.monotonic() + within
         while not answers("127.0.0.1", self.port):
             if time.monotonic() > deadline:
@@ -78,8 +79,10 @@ class Node:
         )
 
     def ctl(self, *args: str) -> str:
+        command = [_script("rabbitmqctl"), "-n", self.name, *args]
+        # In a session of its own, as the server: a Ctrl+C meant for `make run` must not cut a command short.
         done = subprocess.run(
-            [_script("rabbitmqctl"), "-n", self.name, *args], env=self.env, capture_output=True, text=True, timeout=120
+            command, env=self.env, capture_output=True, text=True, timeout=120, start_new_session=True
         )
         if done.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stdout} {done.stderr}")
