@@ -3,6 +3,7 @@ none. Ctrl+C is SIGINT to the script's whole process group, as a terminal sends 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -11,8 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -36,8 +37,10 @@ class MakeRun:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.ports = {name: free_port() for name in ("BRIDGE_PORT", "SESSIONS_HTTP_PORT", "NOTIFY_SINK_PORT")}
+        self.marker = f"MAKE_RUN_TEST={uuid.uuid4().hex}"  # in every process it starts: found and ended afterwards
         self.env = {
             **{k: v for k, v in os.environ.items() if k != "RABBITMQ_URL"},
+            self.marker.split("=")[0]: self.marker.split("=")[1],
             "PY": sys.executable,
             **{name: str(port) for name, port in self.ports.items()},
             **env,
@@ -74,9 +77,33 @@ class MakeRun:
         return self.proc.wait(within)
 
     def kill(self) -> None:
+        """After a failure: the script, and the processes it started in sessions of their own, which a signal to
+        its process group does not reach."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def all_gone(self, within: float = 30.0) -> bool:
+        """Whether, within `within` seconds, nothing it started still runs (a stopped node's OS processes take a
+        moment to exit after rabbitmqctl returns)."""
+        deadline = time.monotonic() + within
+        while self.processes():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def processes(self) -> list[int]:
+        """The processes still running with this run's marker in their environment."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                if entry.name.isdigit() and self.marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +145,13 @@ def test_ctrl_c_stops_everything_once_and_gracefully_five_times_in_a_row(
         assert "SIGINT received" not in out
         for port in run.ports.values():
             assert not answers("127.0.0.1", port), f"port {port} still open after Ctrl+C:\n{out}"
+        assert run.all_gone(), run.processes()  # nothing it started outlives it
 
 
 @pytest.mark.parametrize("variable", ["BRIDGE_PORT", "SESSIONS_HTTP_PORT", "NOTIFY_SINK_PORT"])
 def test_a_port_in_use_is_one_line_naming_it_and_its_variable(variable: str, tmp_path: Path) -> None:
     run = MakeRun(tmp_path, RABBITMQ_URL="amqp://guest:guest@127.0.0.1:1/")
-    with closing(socket.socket()) as taken:
+    with contextlib.closing(socket.socket()) as taken:
         taken.bind(("127.0.0.1", run.ports[variable]))
         taken.listen()
         run.start()
@@ -166,6 +194,7 @@ def test_without_a_broker_it_starts_a_private_node_and_stops_it_with_the_rest(re
         assert run.ctrl_c(within=120) == 0, run.text()
         assert f"make run: stopping RabbitMQ node {node.name}" in run.text()
         assert not answers("127.0.0.1", port)
+        assert run.all_gone(), run.processes()  # the node included
         assert "Traceback" not in run.text()
     finally:
         run.kill()
