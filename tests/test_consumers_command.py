@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import selectors
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 import pytest
@@ -133,15 +135,23 @@ async def test_tail_says_on_stderr_that_it_listens_then_prints_events_on_stdout(
 ) -> None:
     assert tail_process.stderr is not None
     assert tail_process.stdout is not None
-    listening = tail_process.stderr.readline()  # bounded: the process exits (EOF) if it cannot listen
+    listening = line_from(tail_process.stderr)
     assert listening == f"consumers: listening on exchange {exchange_name!r} for sessionCreated; Ctrl+C to stop\n"
     await publish(channel, exchange_name, openvidu_events["sessionCreated"])
-    line = tail_process.stdout.readline()
+    line = line_from(tail_process.stdout)
     assert line.split("  ")[1:3] == ["openvidu", "sessionCreated"]
     tail_process.send_signal(signal.SIGINT)
     assert tail_process.wait(10) == 0
     rest = tail_process.stderr.read()
     assert "Traceback" not in rest
+
+
+def line_from(stream: IO[str], within: float = 20.0) -> str:
+    """The next line the process writes to `stream`, waited for with a bound."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        assert selector.select(within), f"nothing written within {within}s"
+    return stream.readline()
 
 
 def test_the_runner_says_each_failed_attempt_once_in_its_own_words(nowhere: str, tmp_path: Path) -> None:
