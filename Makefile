@@ -28,9 +28,9 @@ $(VENV)/.bench: $(VENV)/.dev requirements/bench.txt
 	$(PIP_LOCKED) requirements/bench.txt
 	touch $@
 
-# Starts the bridge (and the shipped consumers) against the local RabbitMQ; Ctrl+C stops everything.
+# Starts the bridge and the shipped consumers next to a RabbitMQ (one of its own if there is none); Ctrl+C stops
+# everything (scripts/run-local.sh).
 run: $(VENV)/.runtime
-	@$(PY) scripts/check_broker.py
 	@PY=$(PY) ./scripts/run-local.sh
 
 test: lint typecheck pytest

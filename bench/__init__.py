@@ -1,1 +1,1 @@
-"""The benchmark of issue 5: the bridge side by side with a do-nothing ceiling and the naive publisher."""
+"""The benchmark: the bridge side by side with a do-nothing ceiling and the naive publisher."""

@@ -37,7 +37,7 @@ def _check(value: float | None, ok: bool | None, shown: str) -> str:
 def header(results: dict[str, Any]) -> list[str]:
     m = results["machine"]
     return [
-        "# Benchmark: the bridge against the ceiling and the naive publisher (issue 5)",
+        "# Benchmark: the bridge against the ceiling and the naive publisher",
         "",
         f"{m['date']} · {m['nproc']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']} · "
         f"Python {m['python']} · {m['rabbitmq']} · {m['wrk']} · {m['haproxy']} · commit {m['commit']} · "

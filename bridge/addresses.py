@@ -30,7 +30,7 @@ def parse(value: str, name: str = "RABBITMQ_URL") -> tuple[str, ...]:
         except ValueError:
             raise AddressError(f"{where} is not a valid URL") from None
         if parts.scheme not in SCHEMES:
-            raise AddressError(f"{where} must start with amqp:// or amqps://, got {parts.scheme or 'no'} scheme")
+            raise AddressError(f"{where} must start with amqp:// or amqps://")  # not the value: it may hold a password
         if not parts.hostname:
             raise AddressError(f"{where} names no host")
     return urls

@@ -109,6 +109,7 @@ def create_app(settings: Settings, journal: Journal) -> BridgeApp:
             "problem": problem,
             "broker": ingress.publisher.state.value,
             "broker_node": ingress.publisher.node or None,
+            "broker_problem": ingress.publisher.outage.problem,
             "pending_events": journal.pending,
             "journal_bytes": journal.bytes,
         }

@@ -8,6 +8,7 @@ caller lookup it would do for every record.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import sys
 import threading
@@ -68,8 +69,10 @@ class BatchingHandler(logging.Handler):
             with self._guard:
                 lines, self._lines = self._lines, []
             if lines:
-                self.stream.write("\n".join(lines) + "\n")
-                self.stream.flush()
+                # A terminal that went away must not stop the process mid-shutdown: the lines are lost, not it.
+                with contextlib.suppress(OSError, ValueError):
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
 
     def _flush_periodically(self) -> None:
         while True:
@@ -91,3 +94,18 @@ def configure(level: str, json_lines: bool | None = None) -> None:
     # The AMQP libraries repeat at INFO what the publisher already says once at WARNING.
     for chatty in ("aiormq", "aio_pika"):
         logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.WARNING))
+    _quiet_attempts()
+
+
+class _NoAttemptErrors(logging.Filter):
+    """aiormq logs an ERROR of its own for every connection attempt that fails; the publisher says it instead,
+    once when the broker goes away and then once every 30 s while it stays away."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error when creating transport")
+
+
+def _quiet_attempts() -> None:
+    connection = logging.getLogger("aiormq.connection")
+    if not any(isinstance(f, _NoAttemptErrors) for f in connection.filters):
+        connection.addFilter(_NoAttemptErrors())

@@ -25,6 +25,7 @@ from bridge.confirms import ConfirmedChannel, publishers_blocked
 from bridge.frames import APP_ID
 from bridge.journal import Journal
 from bridge.metrics import Metrics
+from bridge.outage import Outage
 from bridge.reader import JournalReader
 from bridge.records import Entry, Position
 from bridge.settings import Settings
@@ -50,7 +51,6 @@ BATCH = 64  # while earlier messages await their confirm, wait for this many bef
 SLICE = 128  # entries read and sent per turn of the event loop: a big backlog must not stall requests
 LINGER = 0.001  # with nothing in flight, wait this long for company before sending fewer than BATCH
 MIN_BACKOFF, MAX_BACKOFF = 0.05, 2.0
-REPORT_EVERY = 30.0  # seconds between log lines while the broker stays unreachable
 # What a broker going away looks like from aiormq (a peer that hangs up mid-handshake ends an iteration).
 BROKER_TROUBLE = (SessionEnded, aiormq.exceptions.AMQPError, OSError, TimeoutError, StopAsyncIteration, EOFError)
 WATCHDOG = 0.5  # how often the pump looks at confirm age and broker blocks when nothing else wakes it
@@ -83,8 +83,7 @@ class Publisher:
         self._linger: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._linger_for = LINGER if settings.ack == "journal" else 0.0  # confirm mode: a request is waiting
-        self._outage_started = self._reported = -REPORT_EVERY
-        self._attempts = 0
+        self.outage = Outage()
         self._waiters: collections.deque[tuple[Position, asyncio.Future[None]]] = collections.deque()
         self._wake = asyncio.Event()
         self._released = asyncio.Event()
@@ -108,10 +107,12 @@ class Publisher:
     async def run(self) -> None:
         delay = MIN_BACKOFF
         while True:
+            refused = False
             try:
                 await self._session()
             except BROKER_TROUBLE as exc:
                 reason = str(exc) or type(exc).__name__
+                refused = isinstance(exc, aiormq.exceptions.ProbableAuthenticationError)
             except Exception as exc:
                 log.exception("unexpected error in the publisher; starting a new broker session")
                 reason = type(exc).__name__
@@ -122,36 +123,13 @@ class Publisher:
                 self._rewind()
             if self.state in _UP and not stuck:
                 delay = MIN_BACKOFF  # it was working: try again soon
-            self._lost(reason, delay)
+            self._lost(reason, refused, delay)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, MAX_BACKOFF)
 
-    def _lost(self, reason: str, delay: float) -> None:
-        """One line when the broker goes away, then one every REPORT_EVERY seconds while it stays away."""
-        now = time.monotonic()
+    def _lost(self, reason: str, refused: bool, delay: float) -> None:
         self.metrics.reconnects.inc()
-        if self.state in _UP:
-            self._outage_started, self._attempts, self._reported = now, 0, now
-            log.warning(
-                "broker session at %s ended (%s): %d events wait in the journal",
-                self.node,
-                reason,
-                self.journal.pending,
-            )
-        else:
-            self._attempts += 1
-            if now - self._reported >= REPORT_EVERY:
-                self._reported = now
-                log.warning(
-                    "broker still unreachable (%s, last at %s): %d attempts in %.0fs, retrying every %.1fs; "
-                    "%d events wait",
-                    reason,
-                    self.node,
-                    self._attempts,
-                    now - self._outage_started,
-                    delay,
-                    self.journal.pending,
-                )
+        self.outage.failed(reason, refused, self.state in _UP, delay, self.journal.pending)
         self.state = BrokerState.DISCONNECTED
 
     async def drain(self, within: float) -> None:
@@ -169,7 +147,7 @@ class Publisher:
     async def _session(self) -> None:
         self.state = BrokerState.CONNECTING
         url = self._addresses.take()
-        self.node = addresses.node(url)
+        self.node = self.outage.node = addresses.node(url)
         limit = self.settings.confirm_timeout  # a broker that accepts TCP but never answers must not hang us
         async with asyncio.timeout(limit):
             connection = await aio_pika.connect(
@@ -186,9 +164,7 @@ class Publisher:
                 underlay = await channel.get_underlay_channel()
             confirmed = ConfirmedChannel(underlay, self.settings.exchange, self._wake.set)
             self.state, self._progressed = BrokerState.CONNECTED, False
-            log.warning(
-                "connected to the broker at %s; %d events to publish from the journal", self.node, self.journal.pending
-            )
+            self.outage.connected(self.journal.pending)
             await self._pump(connection, confirmed)
         finally:
             with contextlib.suppress(Exception):

@@ -71,7 +71,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         reader = _Reader(env)
         settings = cls(
-            rabbitmq_url=reader.text("RABBITMQ_URL", cls.rabbitmq_url),
+            rabbitmq_url=reader.text("RABBITMQ_URL", cls.rabbitmq_url),  # checked below, address by address
             host=reader.text("BRIDGE_HOST", cls.host),
             port=reader.integer("BRIDGE_PORT", cls.port, low=0, high=65535),
             path=reader.path("BRIDGE_PATH", cls.path),

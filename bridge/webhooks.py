@@ -51,10 +51,19 @@ def parse(body: bytes) -> dict[str, object]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise Refused(400, f"body is not valid UTF-8 JSON: {exc}") from None
+        raise Refused(400, _not_json(body, exc)) from None
     if not isinstance(data, dict):
         raise Refused(400, "body must be a JSON object")
     return data
+
+
+def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    # orjson calls bytes that are not UTF-8 "surrogates not allowed": say what is wrong in plain words.
+    try:
+        body.decode()
+    except UnicodeDecodeError as bad:
+        return f"body is not valid UTF-8 (byte {bad.start}: {body[bad.start : bad.start + 1]!r})"
+    return f"body is not valid JSON: {exc}"
 
 
 def event_of(data: dict[str, object]) -> str:

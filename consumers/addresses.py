@@ -7,13 +7,8 @@ Logs name a node by host:port only: the URL holds the password.
 
 from __future__ import annotations
 
-import contextlib
 import random
-from typing import Any
 from urllib.parse import urlsplit
-
-import aio_pika
-from aio_pika.abc import AbstractConnection
 
 SCHEMES = ("amqp", "amqps")
 
@@ -35,7 +30,7 @@ def parse(value: str, name: str = "RABBITMQ_URL") -> tuple[str, ...]:
         except ValueError:
             raise AddressError(f"{where} is not a valid URL") from None
         if parts.scheme not in SCHEMES:
-            raise AddressError(f"{where} must start with amqp:// or amqps://, got {parts.scheme or 'no'} scheme")
+            raise AddressError(f"{where} must start with amqp:// or amqps://")  # not the value: it may hold a password
         if not parts.hostname:
             raise AddressError(f"{where} names no host")
     return urls
@@ -68,14 +63,3 @@ class Addresses:
         url = self.urls[self._next]
         self._next = (self._next + 1) % len(self.urls)
         return url
-
-
-async def connect(value: str, **kwargs: Any) -> AbstractConnection:
-    """A connection to the first address that answers, for one-shot commands; the last error when none does."""
-    addresses = Addresses.from_setting(value)
-    for _ in range(len(addresses) - 1):
-        with contextlib.suppress(OSError, TimeoutError, aio_pika.exceptions.AMQPError):
-            connection: AbstractConnection = await aio_pika.connect(addresses.take(), **kwargs)
-            return connection
-    last: AbstractConnection = await aio_pika.connect(addresses.take(), **kwargs)
-    return last  # the last one's error is the one shown

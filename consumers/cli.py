@@ -12,8 +12,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
 
-from consumers import addresses, dead, logs, tail, topology
+from consumers import broker, dead, logs, tail, topology
 from consumers.consumer import Consumer
 from consumers.errors import ConfigError
 from consumers.runner import Runner
@@ -33,13 +34,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(settings.log_level)
         code: int = args.command(settings, args)
         return code
-    except (ConfigError, UsageError) as exc:
-        sys.stderr.write(f"consumers: {exc}\n")
+    except (ConfigError, UsageError, broker.CredentialsRefused) as exc:
+        _complain(str(exc))
         return 2
+    except broker.Unreachable as exc:
+        _complain(str(exc))
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consumers", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('openvidu-webhook-bridge')}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run consumers until SIGTERM (RABBITMQ_URL, CONSUMER_EXCHANGE, …)")
     run.add_argument("targets", nargs="+", metavar="MODULE:OBJECT", help="e.g. consumers.cdr:archive")
@@ -111,7 +116,7 @@ def _dead(settings: Settings, args: argparse.Namespace) -> int:
     name = consumer.name if consumer else args.target
 
     async def act() -> int:
-        connection = await addresses.connect(settings.rabbitmq_url)
+        connection = await broker.connect(settings.rabbitmq_url, "consumers dead")
         async with connection:
             names = topology.Names(name)
             if consumer is not None and consumer.partitions:
@@ -139,9 +144,16 @@ def _dead(settings: Settings, args: argparse.Namespace) -> int:
 
 def _tail(settings: Settings, args: argparse.Namespace) -> int:
     async def follow() -> int:
-        stop = asyncio.Event()
+        stop, ready = asyncio.Event(), asyncio.Event()
         _on_signals(lambda _: stop.set())
-        await tail.tail(settings, args.events, _say, stop)
+        following = asyncio.create_task(tail.tail(settings, args.events, _say, stop, ready))
+        listening = asyncio.create_task(ready.wait())
+        await asyncio.wait([following, listening], return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if ready.is_set():
+            keys = ", ".join(args.events) if args.events else "# (every event)"
+            _complain(f"listening on exchange {settings.exchange!r} for {keys}; Ctrl+C to stop")
+        await following
         return 0
 
     return asyncio.run(follow())
@@ -150,7 +162,8 @@ def _tail(settings: Settings, args: argparse.Namespace) -> int:
 def _sessions_report(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.sessions import TrackerSettings, report  # only this command needs them
 
-    return report.main(TrackerSettings.from_env(os.environ).db, args.session, as_json=args.json, write=_say)
+    db = TrackerSettings.from_env(os.environ).db
+    return report.main(db, args.session, as_json=args.json, write=_say, complain=_complain)
 
 
 def _on_signals(handler: Callable[[str], None]) -> None:
@@ -158,6 +171,12 @@ def _on_signals(handler: Callable[[str], None]) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # no signal handlers on some platforms
             loop.add_signal_handler(signum, handler, signal.Signals(signum).name)
+
+
+def _complain(line: str) -> None:
+    """A message for the person at the terminal, not output: stderr, so that stdout stays data."""
+    sys.stderr.write(f"consumers: {line}\n")
+    sys.stderr.flush()
 
 
 def _say(line: str) -> None:

@@ -38,23 +38,28 @@ async def dead_letters(connection: AbstractConnection, names: topology.Names) ->
 
 
 async def requeue(connection: AbstractConnection, names: topology.Names) -> int:
-    """Move every dead letter back to the consumer's queue (with partitions: to its session's partition, through
-    the hash exchange), for a fresh set of attempts."""
+    """Move the dead letters there are now back to the consumer's queue (with partitions: to its session's
+    partition, through the hash exchange), for a fresh set of attempts.
+
+    All of them are taken (unacknowledged) before the first is sent back: a consumer that still fails would send
+    them straight back, and reading until the queue is empty would requeue them again and again. (The count in a
+    quorum queue's declare-ok can lag behind, so it cannot bound the loop.)"""
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-    moved = 0
     try:
         queue = await channel.get_queue(names.dead, ensure=False)
         if names.partitions:
             target, key = await channel.get_exchange(names.hash_exchange, ensure=False), ""
         else:
             target, key = channel.default_exchange, names.queue
+        present = []
         while (message := await queue.get(no_ack=False, fail=False)) is not None:
+            present.append(message)
+        for message in present:
             await target.publish(_fresh(message), routing_key=key, mandatory=True)
             await message.ack()  # only once the broker confirmed the copy
-            moved += 1
     finally:
         await channel.close()
-    return moved
+    return len(present)
 
 
 async def purge(connection: AbstractConnection, names: topology.Names) -> int:

@@ -41,3 +41,18 @@ def configure(level: str, json_lines: bool | None = None) -> None:
     # tracker's page) would log every request.
     for chatty in ("aiormq", "aio_pika", "uvicorn", "uvicorn.error", "httpx"):
         logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.WARNING))
+    _quiet_attempts()
+
+
+class _NoAttemptErrors(logging.Filter):
+    """aiormq logs an ERROR of its own for every connection attempt that fails; the runner or the command says it
+    instead, in words of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error when creating transport")
+
+
+def _quiet_attempts() -> None:
+    connection = logging.getLogger("aiormq.connection")
+    if not any(isinstance(f, _NoAttemptErrors) for f in connection.filters):
+        connection.addFilter(_NoAttemptErrors())

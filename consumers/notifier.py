@@ -14,6 +14,7 @@ import dataclasses
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -43,8 +44,12 @@ class NotifierSettings:
             seconds = float(timeout) if timeout else cls.timeout
         except ValueError:
             raise ConfigError(f"RECORDING_NOTIFY_TIMEOUT must be seconds, got {timeout!r}") from None
+        url = env.get("RECORDING_NOTIFY_URL", "").strip() or None
+        if url is not None and urlsplit(url).scheme.lower() not in ("http", "https"):
+            # Not the value itself: it may carry a token.
+            raise ConfigError("RECORDING_NOTIFY_URL must start with http:// or https://")
         return cls(
-            url=env.get("RECORDING_NOTIFY_URL", "").strip() or None,
+            url=url,
             headers=_headers(env.get("RECORDING_NOTIFY_HEADERS", "").strip()),
             timeout=seconds,
         )

@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Sequence
 
 import aio_pika
 from aio_pika.abc import AbstractConnection
 
-from consumers import addresses, idempotency, topology
+from consumers import addresses, broker, idempotency, topology
 from consumers.consumer import Consumer
 from consumers.errors import ConfigError
 from consumers.idempotency import Store
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 FIRST_DELAY = 0.1
 MAX_DELAY = 10.0
+REPORT_REFUSAL_EVERY = 30.0  # seconds between log lines while the broker refuses our credentials
 
 
 class SessionLost(Exception):
@@ -56,6 +58,7 @@ class Runner:
         self._starting: asyncio.Task[None] | None = None  # set while lifespans and stores open
         self._addresses = addresses.Addresses.from_setting(settings.rabbitmq_url)
         self.node = ""  # host:port of the node of the current (or last) session
+        self._refusal_reported: float | None = None
 
     @property
     def stopping(self) -> bool:
@@ -116,19 +119,33 @@ class Runner:
             except Exception as exc:
                 if self.stopping:
                     break
-                known = isinstance(exc, SessionLost | aio_pika.exceptions.AMQPError | OSError | TimeoutError)
-                log.warning(
-                    "broker session at %s ended (%s); reconnecting in %.1fs",
-                    self.node,
-                    str(exc) or type(exc).__name__,
-                    delay,
-                    exc_info=None if known else exc,
-                )
+                self._session_ended(exc, delay)
             if self.sessions != sessions:
                 delay = FIRST_DELAY  # that one got as far as consuming: start the backoff afresh
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, MAX_DELAY)
+
+    def _session_ended(self, exc: Exception, delay: float) -> None:
+        if broker.refuses_credentials(exc):
+            # Configuration, not an outage: an ERROR, but not one per attempt.
+            now = time.monotonic()
+            if self._refusal_reported is None or now - self._refusal_reported >= REPORT_REFUSAL_EVERY:
+                self._refusal_reported = now
+                log.error(
+                    "the broker at %s refuses the credentials in RABBITMQ_URL (%s); retrying until they are fixed",
+                    self.node,
+                    broker.reason(exc),
+                )
+            return
+        known = isinstance(exc, SessionLost | aio_pika.exceptions.AMQPError | OSError | TimeoutError)
+        log.warning(
+            "broker session at %s ended (%s); reconnecting in %.1fs",
+            self.node,
+            broker.reason(exc),
+            delay,
+            exc_info=None if known else exc,
+        )
 
     async def _session(self) -> None:
         url = self._addresses.take()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from consumers import addresses, topology
+from consumers import broker, topology
 from consumers.event import event_type
 from consumers.settings import Settings
 
@@ -23,7 +23,7 @@ async def tail(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Write one line per event of `events` (all when empty) until `stop` is set."""
-    connection = await addresses.connect(settings.rabbitmq_url, client_properties={"connection_name": "consumers tail"})
+    connection = await broker.connect(settings.rabbitmq_url, "consumers tail")
     async with connection:
         await topology.declare_exchange(connection, settings.exchange)
         channel = await connection.channel()

@@ -215,6 +215,8 @@ async def test_a_second_process_on_the_same_journal_exits_at_once_with_a_clear_e
     ("name", "value", "message"),
     [
         ("BRIDGE_PUBLISH_WINDOW", "many", "BRIDGE_PUBLISH_WINDOW must be a whole number"),
+        ("RABBITMQ_URL", "http://nope", "RABBITMQ_URL must start with amqp:// or amqps://"),
+        ("RABBITMQ_URL", "guest:secret@localhost", "RABBITMQ_URL must start with amqp:// or amqps://"),
         ("BRIDGE_EXCHANGE", "amq.topic", "BRIDGE_EXCHANGE must be a plain name"),
         ("BRIDGE_JOURNAL_FSYNC", "sometimes", "BRIDGE_JOURNAL_FSYNC must be one of always, interval, never"),
         ("BRIDGE_WEBHOOK_HEADERS", '["Authorization Basic"]', 'entry 0 is not of the form "Name: value"'),

@@ -14,7 +14,7 @@ from aio_pika.abc import AbstractChannel
 
 from bridge.settings import Settings
 from tests.support.amqp import Collector, collector
-from tests.support.bridges import serve, wait_for_status, wait_until
+from tests.support.bridges import serve, wait_for_status
 from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.anyio
@@ -82,8 +82,8 @@ async def test_the_same_body_gets_the_same_message_id_and_routing_follows_bindin
     ("body", "reason"),
     [
         (b"", "empty body"),
-        (b"{not json", "not valid UTF-8 JSON"),
-        (b'{"event": "sessionCreated", "x": "\xff\xfe"}', "not valid UTF-8 JSON"),
+        (b"{not json", "body is not valid JSON: "),
+        (b'{"event": "sessionCreated", "x": "\xff\xfe"}', "body is not valid UTF-8 (byte 34: b'\\xff')"),
         (b"[1, 2]", "must be a JSON object"),
         (b'"sessionCreated"', "must be a JSON object"),
         (b'{"sessionId": "ses_A"}', 'has no "event"'),
@@ -205,8 +205,7 @@ async def test_unbound_event_types_are_kept_in_the_unrouted_queue(
     body = b'{"event":"somethingNobodyListensTo","n":1}'
     async with serve(settings_for(amqp_url, exchange_name, tmp_path)) as bridge, httpx.AsyncClient() as client:
         assert (await client.post(bridge.webhook, content=body, headers=JSON)).status_code == 200
-        # The 200 comes from the journal; the unrouted queue exists once the publisher has declared its topology.
-        await wait_until(lambda: bridge.ingress.publisher.state.value == "connected", what="the publisher")
+        # serve() waited for the publisher to connect, so the unrouted queue is declared already.
         inbox = await Collector(await channel.get_queue(f"{exchange_name}.unrouted")).start()
         messages = await inbox.take(1)
     assert [(m.routing_key, m.body) for m in messages] == [("somethingNobodyListensTo", body)]
@@ -271,7 +270,7 @@ async def test_journal_full_is_503_with_retry_after_and_recovers_when_drained(
     settings = settings_for(
         proxy.url(amqp_url), exchange_name, tmp_path, journal_max_bytes=128 << 10, max_body_bytes=16 << 10
     )
-    async with serve(settings) as bridge, httpx.AsyncClient() as client:
+    async with serve(settings, broker=False) as bridge, httpx.AsyncClient() as client:
         statuses = []
         for n in range(2000):
             body = b'{"event":"sessionCreated","n":%d,"pad":"%s"}' % (n, b"x" * 400)

@@ -13,18 +13,28 @@ from consumers.sessions import engines, queries
 from consumers.sessions.store import Reader
 
 
-def main(database: Database, session: str | None, as_json: bool, write: Callable[[str], None]) -> int:
+def main(
+    database: Database,
+    session: str | None,
+    as_json: bool,
+    write: Callable[[str], None],
+    complain: Callable[[str], None] | None = None,
+) -> int:
+    """Write the report with `write`; what went wrong (no database, no such session) with `complain`."""
+    complain = complain or write
     if database.engine == "sqlite" and not database.path.exists():
-        write(f"no session database at {database} ({database.variable}): has the session tracker run?")
+        complain(f"no session database at {database} ({database.variable}): has the session tracker run?")
         return 1
     try:
         with engines.reading(database) as db:
             report = _one(db, session) if session else _overview(db)
     except ConfigError as exc:
-        write(str(exc))  # a server that does not answer: say so once, the report is not a long-running process
+        complain(str(exc))  # a server that does not answer: say so once, the report is not a long-running process
         return 1
     if as_json:
         write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    elif not report.get("sessions", True):
+        complain(text(report)[0])
     else:
         for line in text(report):
             write(line)

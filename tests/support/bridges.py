@@ -57,8 +57,12 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[Running]:
-    """The bridge app under uvicorn in this event loop, on a socket of its own."""
+async def serve(settings: Settings, broker: bool = True) -> AsyncIterator[Running]:
+    """The bridge app under uvicorn in this event loop, on a socket of its own.
+
+    With `broker`, only once /readyz says the publisher is connected, so its topology (the unrouted queue, …) is
+    declared: HTTP answering alone means the publisher may still be on its way. A test whose broker is
+    unreachable from the start passes broker=False."""
     journal = open_journal(settings)
     try:
         app = create_app(settings, journal)
@@ -74,14 +78,27 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
         await wait_until(lambda: server.started or task.done(), what="the bridge to start")
         if task.done():
             task.result()
+        running = Running(f"http://127.0.0.1:{sock.getsockname()[1]}", app, settings, server)
         try:
-            yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", app, settings, server)
+            if broker:
+                await wait_for_broker(running.url)
+            yield running
         finally:
             server.should_exit = True
             await task
             sock.close()
     finally:
         journal.close()
+
+
+async def wait_for_broker(url: str, within: float = 20.0) -> None:
+    """Poll `url`/readyz until its body says the publisher is connected to the broker."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient() as client:
+        while (state := (await client.get(url + "/readyz")).json()["broker"]) != "connected":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the bridge's publisher is still {state} after {within}s")
+            await asyncio.sleep(0.02)
 
 
 async def wait_until(predicate: Callable[[], object], within: float = 10.0, what: str = "a condition") -> None:
