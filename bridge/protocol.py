@@ -131,7 +131,7 @@ def missing_internals() -> list[str]:
     try:
         loop = asyncio.new_event_loop()
         try:
-            protocol = HttpToolsProtocol(Config(app=_no_app), ServerState(), {}, _loop=loop)
+            protocol = HttpToolsProtocol(Config(app=_no_app, log_config=None), ServerState(), {}, _loop=loop)
         finally:
             loop.close()
         found["HttpToolsProtocol.loop"] = getattr(protocol, "loop", None) is loop

@@ -19,7 +19,8 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from consumers import Consumer, Reject
-from consumers.sessions.store import SessionStore
+from consumers.database import parse
+from consumers.sessions import engines
 from consumers.settings import Settings
 from tests.consumer_support.running import Recorder, eventually, publish, running
 from tests.support.bridges import free_port
@@ -104,12 +105,15 @@ def test_session_report_errors_go_to_stderr(tmp_path: Path) -> None:
     done = consumers("sessions", "report", "nope", SESSIONS_DB=str(db))
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == f"consumers: no session database at {db} (SESSIONS_DB): has the session tracker run?\n"
-    store = SessionStore(db)
-    store.open()
-    store.close()
+    asyncio.run(_create_tracker_database(db))
     done = consumers("sessions", "report", "nope", SESSIONS_DB=str(db))
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.startswith("consumers: no session 'nope' (give a session id")
+
+
+async def _create_tracker_database(path: Path) -> None:
+    async with engines.opened(parse(str(path), "SESSIONS_DB")):
+        pass
 
 
 @pytest.fixture
