@@ -168,7 +168,9 @@ async def listening(env: dict[str, str], tmp_path: Path, attempts: int = 3) -> B
 
 
 def _bound_or_gone(bridge: BridgeProcess) -> bool:
-    return "Uvicorn running on" in bridge.log() or (bridge.proc is not None and bridge.proc.poll() is not None)
+    # The bridge binds its port before anything else and exits with one line when it is taken; uvicorn's
+    # "Started server process" comes after the bind.
+    return "Started server process" in bridge.log() or (bridge.proc is not None and bridge.proc.poll() is not None)
 
 
 async def delivered(consumer: ConsumerProcess, accepted: set[str], within: float = 90.0) -> list[str]:
