@@ -158,17 +158,22 @@ def line_from(stream: IO[str], within: float = 20.0) -> str:
     return stream.readline()
 
 
-def test_the_runner_says_each_failed_attempt_once_in_its_own_words(nowhere: str, tmp_path: Path) -> None:
-    env = {**os.environ, "RABBITMQ_URL": nowhere, "CONSUMER_STATE_DIR": str(tmp_path)}
-    log = tmp_path / "run.log"
+def run_slow_consumer(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`consumers run` on the slow test consumer, its output (both streams) in `log`."""
     with log.open("w") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "consumers", "run", "tests.consumer_support.slow:consumer"],
             cwd=REPO,
             env=env,
             stdout=out,
             stderr=out,
         )
+
+
+def test_the_runner_says_each_failed_attempt_once_in_its_own_words(nowhere: str, tmp_path: Path) -> None:
+    env = {**os.environ, "RABBITMQ_URL": nowhere, "CONSUMER_STATE_DIR": str(tmp_path)}
+    log = tmp_path / "run.log"
+    proc = run_slow_consumer(env, log)
     try:
         deadline = time.monotonic() + 30
         while log.read_text().count("Connect call failed") < 3:  # its lines are all there is to wait on
@@ -196,14 +201,7 @@ def test_the_runner_logs_refused_credentials_once_while_it_keeps_trying(amqp_url
         "CONSUMER_STATE_DIR": str(tmp_path),
     }
     log = tmp_path / "run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "consumers", "run", "tests.consumer_support.slow:consumer"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
+    proc = run_slow_consumer(env, log)
     try:
         deadline = time.monotonic() + 30
         while proxy.accepted < 4:  # several attempts, all refused

@@ -23,7 +23,7 @@ from consumers.runner import Runner
 from consumers.settings import Settings
 from consumers.topology import Names
 from consumers.worker import HOLD_IN_PLACE
-from tests.consumer_support.running import eventually, publish, until_ready
+from tests.consumer_support.running import eventually, publish, terminate, until_ready
 from tests.consumer_support.sessions import SessionRecorder, interleaved, session_event
 from tests.support.proxy import TcpProxy
 
@@ -217,14 +217,7 @@ class Processes:
         return [(int(pid), session, int(seq), int(attempt)) for pid, session, seq, attempt in map(str.split, lines)]
 
     async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
+        await terminate(self.procs)
 
 
 @pytest.mark.slow

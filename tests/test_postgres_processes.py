@@ -10,7 +10,6 @@ import asyncio
 import collections
 import os
 import random
-import signal
 import sys
 import time
 import uuid
@@ -25,7 +24,7 @@ from consumers.database import Database
 from consumers.sessions import report
 from consumers.settings import Settings
 from tests.consumer_support import scenes
-from tests.consumer_support.running import eventually, publish
+from tests.consumer_support.running import eventually, publish, terminate
 from tests.consumer_support.tracker_db import dump, fill
 
 pytest_plugins = ["tests.consumer_support.fixtures", "tests.consumer_support.databases"]
@@ -88,14 +87,7 @@ class Processes:
         return sum(sum(c.values()) for c in self.outcomes())
 
     async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
+        await terminate(self.procs)
 
 
 @pytest.mark.parametrize("delivery", ["in order", "shuffled, with redeliveries"])

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import inspect
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -154,3 +155,15 @@ async def until_drained(runners: Sequence[Runner], channel: AbstractChannel, tim
         return True
 
     return bool(await eventually(drained, timeout=timeout))
+
+
+async def terminate(procs: Sequence[asyncio.subprocess.Process], within: float = 30.0) -> None:
+    """SIGTERM every process still running, then wait for each; one that outlives `within` is killed."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.wait(), within)
+        except TimeoutError:
+            proc.kill()
